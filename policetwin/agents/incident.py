@@ -1,0 +1,44 @@
+"""An incident (call for service) from the call to its clearance."""
+
+from __future__ import annotations
+
+import mesa
+
+
+class Incident(mesa.Agent):
+    """One call for service; lives in the model from the call until it is cleared.
+
+    Stage times are written to the model's recorder row ``row`` as they happen.
+    """
+
+    __slots__ = ("row", "kind", "priority", "node", "units_needed", "on_scene_s", "assigned",
+                 "pending", "arrived", "closed", "t_ready")  # fmt: skip
+
+    def __init__(
+        self,
+        model: mesa.Model,
+        *,
+        row: int,
+        kind: int,
+        priority: int,
+        node: int,
+        units_needed: int,
+        on_scene_s: float,
+    ) -> None:
+        super().__init__(model)
+        self.row = row
+        self.kind = kind
+        self.priority = priority
+        self.node = node
+        self.units_needed = units_needed
+        self.on_scene_s = on_scene_s
+        self.assigned = 0  # units dispatched so far
+        self.pending = 0  # dispatched units not yet cleared
+        self.arrived = False  # a first unit is on scene
+        self.closed = False  # the on-scene work is done: no more units wanted
+        self.t_ready = float("nan")
+
+    @property
+    def still_needs_units(self) -> bool:
+        """True while the call waits for (more) units."""
+        return not self.closed and self.assigned < self.units_needed

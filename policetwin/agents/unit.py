@@ -1,0 +1,85 @@
+"""A police unit: home station, state, and an event-driven position along its current route."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import mesa
+import numpy as np
+
+
+class UnitState(IntEnum):
+    """Unit states as logged in ``units.parquet`` (names are the contract)."""
+
+    idle = 0
+    patrol = 1
+    enroute = 2
+    onscene = 3
+    returning = 4
+    off_shift = 5
+
+
+class PatrolUnit(mesa.Agent):
+    """A unit that waits at its station, drives to incidents, works on scene and drives back.
+
+    Movement is event-driven: a trip stores where and when it started; the position at time t is
+    derived only when someone asks (dispatch), never stepped per second.
+    """
+
+    def __init__(self, model: mesa.Model, *, name: str, index: int, station: int, home_node: int) -> None:
+        super().__init__(model)
+        self.name = name
+        self.index = index
+        self.station = station
+        self.home_node = home_node
+        self.state = UnitState.idle
+        self.since = 0.0
+        self.incident_id = -1
+        self.node = home_node  # where the current trip started (or where the unit is)
+        self.trip_start = 0.0
+        self.trip_token = 0  # bumps when a trip is abandoned, so its arrival event is ignored
+        self._route: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def available(self) -> bool:
+        """Free for a new call: idle at the station or driving back to it."""
+        return self.state in (UnitState.idle, UnitState.returning)
+
+    def set_state(self, state: UnitState, now: float, incident_id: int = -1) -> None:
+        """Change state, logging the interval that ends now."""
+        self.model.recorder.unit_interval(self.index, int(self.state), self.since, now, self.incident_id)
+        self.state = state
+        self.since = now
+        self.incident_id = incident_id
+
+    def start_trip(self, from_node: int, now: float) -> None:
+        """Remember a new trip's origin; its route is derived lazily."""
+        self.node = from_node
+        self.trip_start = now
+        self.trip_token += 1
+        self._route = None
+
+    def position(self, now: float) -> tuple[int, float]:
+        """(next node, seconds to reach it) for an available unit at time ``now``.
+
+        Idle units are at home. Returning units continue to the next node of their fastest route
+        home (no U-turn mid-edge); the route comes from the station's shortest-path tree.
+        """
+        if self.state == UnitState.idle:
+            return self.home_node, 0.0
+        if now <= self.trip_start:
+            return self.node, 0.0
+        router = self.model.router
+        if router is None:  # instant travel
+            return self.home_node, 0.0
+        if self._route is None:
+            nodes, _ = router.path(self.node, self.home_node)
+            to_home = router.times_to(self.home_node)
+            cum = float(to_home[self.node]) - to_home[nodes].astype(float)
+            self._route = (nodes, cum)
+        nodes, cum = self._route
+        elapsed = now - self.trip_start
+        i = int(np.searchsorted(cum, elapsed, side="left"))
+        if i >= nodes.size:
+            return self.home_node, 0.0
+        return int(nodes[i]), float(cum[i] - elapsed)

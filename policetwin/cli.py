@@ -1,0 +1,238 @@
+"""The ``policetwin`` command line: run, validate, maps. Exit codes: 0 ok, 2 bad input, 1 internal error."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from policetwin import __version__
+from policetwin.durations import format_duration
+from policetwin.errors import MapError, PoliceTwinError, ScenarioError
+
+app = typer.Typer(
+    help="PoliceTwin: a digital twin of citywide policing on real road networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+maps_app = typer.Typer(help="Road networks: inspect and import OSM data.", no_args_is_help=True)
+app.add_typer(maps_app, name="maps")
+out = Console()
+err = Console(stderr=True)
+_state = {"debug": False}
+
+
+def _fail(lines: list[str] | str, code: int = 2) -> None:
+    for line in [lines] if isinstance(lines, str) else lines:
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _guard(action):
+    """Run ``action`` turning known errors into exit 2 and anything else into exit 1 (no traceback)."""
+    try:
+        return action()
+    except ScenarioError as exc:
+        _fail(exc.problems)
+    except PoliceTwinError as exc:
+        _fail(f"error: {exc}")
+    except (typer.Exit, typer.Abort):
+        raise
+    except KeyboardInterrupt:
+        _fail("interrupted: nothing was written", 130)
+    except Exception as exc:
+        if _state["debug"]:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"policetwin {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+) -> None:
+    """PoliceTwin command line."""
+    _state["debug"] = debug
+
+
+def kpi_table(summary: dict) -> Table:
+    """The KPI table printed after a run."""
+    table = Table(title=f"{summary['scenario_name']} — seed {summary['seed']} — {summary['map']['name']}")
+    for col in ("priority", "calls", "served", "mean resp.", "p50", "p90", "target", "within target"):
+        table.add_column(col, justify="right")
+
+    def row(label: str, s: dict, target: float | None) -> list[str]:
+        fmt = lambda v: "-" if v is None else format_duration(v)  # noqa: E731
+        share = s.get("within_target")
+        return [label, str(s["count"]), str(s["served"]), fmt(s.get("response_mean_s")),
+                fmt(s.get("response_p50_s")), fmt(s.get("response_p90_s")), fmt(target),
+                "-" if share is None else f"{100 * share:.1f}%"]  # fmt: skip
+
+    for p, s in summary["priorities"].items():
+        table.add_row(*row(f"P{p}", s, s.get("target_s")))
+    table.add_row(*row("all", summary["overall"], None), style="bold")
+    units, queue = summary["units"], summary["queue"]
+    pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    table.caption = (
+        f"units {units['count']} · utilisation {pct(units['utilisation'])} · saturation index "
+        f"{pct(units['saturation_index'])} · P(wait for unit) {pct(queue['p_wait_for_unit'])} · "
+        f"max waiting {queue['max_waiting']} · wall {summary['wall_s']:.1f}s"
+    )
+    return table
+
+
+@app.command()
+def run(
+    scenario: Annotated[str | None, typer.Argument(help="Scenario file or bundled name (default: coquimbo).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory to write.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: the scenario's).")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a scenario value: path=value, e.g. units.count=12.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario, print its KPI table and write the run directory."""
+
+    def action() -> None:
+        from policetwin.scenarios import load_scenario, resolve_scenario_path
+        from policetwin.sim.run import load_scenario_map, simulate, write_run_dir
+
+        path = resolve_scenario_path(scenario)
+        sc = load_scenario(path, overrides or [])
+        network = load_scenario_map(sc, filename=str(path), base_dir=path.parent)
+        target = out_dir or Path("runs") / sc.name
+        if quiet:
+            result = simulate(sc, seed=seed, network=network, filename=str(path))
+        else:
+            with Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[sim]}"),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=True,
+            ) as bar:  # fmt: skip
+                task = bar.add_task("simulating", total=sc.duration, sim="", rate="")
+                started = time.perf_counter()
+
+                def progress(sim_t: float, calls: int) -> None:
+                    rate = calls / max(time.perf_counter() - started, 1e-9)
+                    bar.update(task, completed=min(sim_t, sc.duration),
+                               sim=f"t={format_duration(sim_t)}", rate=f"{rate:,.0f} calls/s")  # fmt: skip
+
+                result = simulate(sc, seed=seed, network=network, filename=str(path), progress=progress)
+        write_run_dir(result, target)
+        out.print(kpi_table(result.summary))
+        out.print(f"run directory: {target}  (open {target / 'report.html'})" if sc.outputs.report else
+                  f"run directory: {target}")  # fmt: skip
+
+    _guard(action)
+
+
+@app.command()
+def validate(
+    scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override values as in run.")] = None,
+) -> None:
+    """Check scenarios (schema, map, stations): exit 0, or exit 2 with one line per problem."""
+
+    def action() -> None:
+        from policetwin.scenarios import load_scenario, resolve_scenario_path
+        from policetwin.sim.demand import node_weights
+        from policetwin.sim.model import PoliceModel
+        from policetwin.sim.run import load_scenario_map
+
+        problems: list[str] = []
+        for name in scenarios:
+            path = resolve_scenario_path(name)
+            try:
+                sc = load_scenario(path, overrides or [])
+                network = load_scenario_map(sc, filename=str(path), base_dir=path.parent)
+                model = PoliceModel.__new__(PoliceModel)  # only the map checks, no demand drawn
+                model.scenario, model.network = sc, network
+                from policetwin.maps import Snapper
+
+                model.snapper = Snapper(network)
+                model._snap_stations(str(path))
+                node_weights(sc.demand, model.snapper, filename=str(path))
+                out.print(f"{path}: ok ({sc.name}, map {network.name}, {network.n_nodes} nodes)")
+            except ScenarioError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            _fail(problems)
+
+    _guard(action)
+
+
+@maps_app.command("info")
+def maps_info(
+    source: Annotated[str, typer.Argument(help="coquimbo, helsinki, a .osm/.osm.pbf/.graphml file, place:..., "
+                                                "or synthetic:N")],  # fmt: skip
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Load a map and print its size, extent and what was dropped."""
+
+    def action() -> None:
+        from policetwin.maps import load_map
+
+        started = time.perf_counter()
+        info = load_map(source).info()
+        info["load_s"] = round(time.perf_counter() - started, 2)
+        if as_json:
+            out.print_json(json.dumps(info))
+            return
+        table = Table(title=f"map {info['name']}", show_header=False)
+        for key, value in info.items():
+            table.add_row(key, str(value))
+        out.print(table)
+
+    _guard(action)
+
+
+@maps_app.command("import")
+def maps_import(
+    file: Annotated[Path | None, typer.Argument(help="An .osm or .osm.pbf extract.")] = None,
+    out_file: Annotated[Path, typer.Option("--out", help="GraphML file to write.")] = Path("city.graphml"),
+    place: Annotated[str | None, typer.Option("--place", help="Fetch 'Name, Country' with osmnx (internet).")] = None,
+) -> None:
+    """Import an OSM extract (or a place, with internet) into a GraphML road network."""
+
+    def action() -> None:
+        from policetwin.maps import load_map
+        from policetwin.maps.osmfile import save_graphml
+
+        if (file is None) == (place is None):
+            raise MapError("give exactly one of FILE or --place 'Name, Country'")
+        network = load_map(f"place:{place}" if place else str(file))
+        save_graphml(network, out_file)
+        info = network.info()
+        out.print(f"wrote {out_file}: {info['nodes']} nodes, {info['edges']} edges, {info['street_km']} km of streets "
+                  f"(largest strongly connected part; dropped {info.get('nodes_dropped_not_strongly_connected', 0)} "
+                  f"nodes)")  # fmt: skip
+
+    _guard(action)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code
+        if code not in (None, 0, 1, 2, 130) and not isinstance(code, int):
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Travel-time queries on scipy CSR arrays.
+
+The engine's question is "how long from each unit's position to incident node v?", answered by ONE
+reverse Dijkstra from v on the transposed graph (correct on one-way streets, unlike running forward
+from v). Rows are cached: in a dense float32 matrix filled lazily when the graph is small enough
+(``dense_max_bytes``), else in a bounded LRU dictionary. Parallel edges keep the fastest one.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+#: Edges faster than this are stored with this time: CSR drops explicit zeros.
+MIN_EDGE_TIME_S = 1e-3
+DEFAULT_DENSE_MAX_BYTES = 2 * 1024**3
+
+
+class Router:
+    """Shortest travel times and paths on a directed graph of ``n_nodes`` nodes."""
+
+    def __init__(
+        self,
+        n_nodes: int,
+        edge_u: np.ndarray,
+        edge_v: np.ndarray,
+        edge_time_s: np.ndarray,
+        *,
+        dense_max_bytes: int = DEFAULT_DENSE_MAX_BYTES,
+        lru_rows: int = 4096,
+    ) -> None:
+        self.n_nodes = int(n_nodes)
+        u = np.asarray(edge_u, dtype=np.int64)
+        v = np.asarray(edge_v, dtype=np.int64)
+        t = np.maximum(np.asarray(edge_time_s, dtype=float), MIN_EDGE_TIME_S)
+        # fastest of parallel edges: sort by (u, v, t) and keep the first of each (u, v)
+        order = np.lexsort((t, v, u))
+        u, v, t = u[order], v[order], t[order]
+        first = np.ones(u.size, dtype=bool)
+        first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+        u, v, t = u[first], v[first], t[first]
+        self.forward = csr_matrix((t, (u, v)), shape=(self.n_nodes, self.n_nodes))
+        self.reverse = self.forward.T.tocsr()
+        self.dense = self.n_nodes * self.n_nodes * 4 <= dense_max_bytes
+        if self.dense:
+            self._matrix = np.empty((self.n_nodes, self.n_nodes), dtype=np.float32)
+            self._filled = np.zeros(self.n_nodes, dtype=bool)
+        else:
+            self._lru: OrderedDict[int, np.ndarray] = OrderedDict()
+            self._lru_rows = int(lru_rows)
+        self._succ: dict[int, np.ndarray] = {}
+        self.dijkstra_calls = 0
+
+    def times_to(self, target: int) -> np.ndarray:
+        """Travel time (s, float32) from every node to ``target``; cached."""
+        if self.dense:
+            if not self._filled[target]:
+                self._matrix[target] = self._reverse_dijkstra(target)
+                self._filled[target] = True
+            return self._matrix[target]
+        row = self._lru.get(target)
+        if row is None:
+            row = self._reverse_dijkstra(target).astype(np.float32)
+            self._lru[target] = row
+            if len(self._lru) > self._lru_rows:
+                self._lru.popitem(last=False)
+        else:
+            self._lru.move_to_end(target)
+        return row
+
+    def _reverse_dijkstra(self, target: int) -> np.ndarray:
+        self.dijkstra_calls += 1
+        return dijkstra(self.reverse, directed=True, indices=int(target))
+
+    def precompute(self, targets: np.ndarray | None = None, *, chunk: int = 256) -> None:
+        """Fill cache rows for ``targets`` (all nodes by default) in batched Dijkstra calls."""
+        todo = np.arange(self.n_nodes) if targets is None else np.unique(np.asarray(targets, dtype=np.int64))
+        if self.dense:
+            todo = todo[~self._filled[todo]]
+        for start in range(0, todo.size, chunk):
+            batch = todo[start : start + chunk]
+            rows = dijkstra(self.reverse, directed=True, indices=batch)
+            self.dijkstra_calls += batch.size
+            if self.dense:
+                self._matrix[batch] = rows
+                self._filled[batch] = True
+            else:
+                for node, row in zip(batch.tolist(), rows, strict=True):
+                    self._lru[node] = row.astype(np.float32)
+                while len(self._lru) > self._lru_rows:
+                    self._lru.popitem(last=False)
+
+    def travel_time(self, source: int, target: int) -> float:
+        """Shortest travel time source -> target in seconds."""
+        return float(self.times_to(target)[source])
+
+    def successors_to(self, target: int) -> np.ndarray:
+        """Next node on a shortest path from every node towards ``target`` (-1 at target); cached."""
+        succ = self._succ.get(target)
+        if succ is None:
+            _, pred = dijkstra(self.reverse, directed=True, indices=int(target), return_predecessors=True)
+            self.dijkstra_calls += 1
+            succ = pred.astype(np.int32)  # predecessor in the reverse graph = successor forward
+            if len(self._succ) > 1024:
+                self._succ.clear()
+            self._succ[target] = succ
+        return succ
+
+    def path(self, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
+        """Node indices of a fastest path and the cumulative time (s) at each node."""
+        succ = self.successors_to(target)
+        nodes = [int(source)]
+        while nodes[-1] != target:
+            nxt = int(succ[nodes[-1]])
+            if nxt < 0:
+                msg = f"no path from node index {source} to {target}"
+                raise ValueError(msg)
+            nodes.append(nxt)
+        arr = np.asarray(nodes, dtype=np.int64)
+        if arr.size == 1:
+            return arr, np.zeros(1)
+        step = np.asarray(self.forward[arr[:-1], arr[1:]]).ravel()
+        return arr, np.concatenate(([0.0], np.cumsum(step)))

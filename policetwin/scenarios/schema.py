@@ -1,0 +1,193 @@
+"""The scenario schema (pydantic): every key, its type, default and unit. Unknown keys are errors.
+
+Durations accept numbers (seconds) or strings like ``90s``, ``15min``, ``2h``, ``30d`` and are held
+in seconds. Coordinates are lon/lat (WGS84).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from policetwin.durations import parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Lon = Annotated[float, Field(ge=-180, le=180)]
+Lat = Annotated[float, Field(ge=-90, le=90)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Distribution(_Strict):
+    """A random duration: ``exponential`` (mean), ``lognormal`` (mean, sd) or ``fixed`` (mean)."""
+
+    dist: Literal["exponential", "lognormal", "fixed"]
+    mean: Duration = Field(ge=0)
+    sd: Duration | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _check_parameters(self) -> Distribution:
+        if self.dist == "lognormal" and (self.sd is None or self.sd <= 0 or self.mean <= 0):
+            raise ValueError("lognormal needs mean > 0 and sd > 0")
+        if self.dist == "exponential" and self.mean <= 0:
+            raise ValueError("exponential needs mean > 0")
+        return self
+
+
+class Station(_Strict):
+    """A police station (home of units); snapped to the nearest road node."""
+
+    name: str = Field(min_length=1)
+    lon: Lon
+    lat: Lat
+
+
+class Hotspot(_Strict):
+    """A demand hotspot: ``weight`` is its share of calls relative to the background's ``background_weight``."""
+
+    lon: Lon
+    lat: Lat
+    radius_m: float = Field(default=500.0, gt=0)
+    weight: float = Field(default=1.0, gt=0)
+
+
+class IncidentKind(_Strict):
+    """A kind of incident: priority (1 = most urgent), share of calls, on-scene time, units, target."""
+
+    name: str = Field(min_length=1)
+    priority: int = Field(ge=1, le=9)
+    share: float = Field(ge=0)
+    on_scene: Distribution
+    units: int = Field(default=1, ge=1, le=20)
+    target: Duration = Field(gt=0)
+
+
+def _default_kinds() -> list[IncidentKind]:
+    return [
+        IncidentKind(name="urgent", priority=1, share=0.2, units=1, target=600.0,
+                     on_scene=Distribution(dist="lognormal", mean=2700.0, sd=1200.0)),
+        IncidentKind(name="routine", priority=2, share=0.5, units=1, target=1200.0,
+                     on_scene=Distribution(dist="lognormal", mean=1800.0, sd=900.0)),
+        IncidentKind(name="minor", priority=3, share=0.3, units=1, target=3600.0,
+                     on_scene=Distribution(dist="exponential", mean=1200.0)),
+    ]  # fmt: skip
+
+
+class Demand(_Strict):
+    """Calls for service: a non-homogeneous Poisson process placed on road nodes."""
+
+    model: Literal["poisson"] = "poisson"
+    rate_per_hour: float = Field(gt=0)
+    profile: Literal["default", "flat"] | list[Annotated[float, Field(ge=0)]] = "default"
+    background_weight: float = Field(default=1.0, ge=0)
+    hotspots: list[Hotspot] = Field(default_factory=list)
+    kinds: list[IncidentKind] = Field(default_factory=_default_kinds, min_length=1)
+
+    @field_validator("profile")
+    @classmethod
+    def _check_profile(cls, value: object) -> object:
+        if isinstance(value, list):
+            if len(value) not in (24, 168):
+                raise ValueError(f"profile needs 24 (daily) or 168 (hour-of-week) values, got {len(value)}")
+            if sum(value) <= 0:
+                raise ValueError("profile values must not all be zero")
+        return value
+
+    @field_validator("kinds")
+    @classmethod
+    def _check_kinds(cls, kinds: list[IncidentKind]) -> list[IncidentKind]:
+        if sum(k.share for k in kinds) <= 0:
+            raise ValueError("the shares of the incident kinds must sum to a positive number")
+        names = [k.name for k in kinds]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"incident kind names must be unique, repeated: {', '.join(dupes)}")
+        return kinds
+
+    @model_validator(mode="after")
+    def _check_weights(self) -> Demand:
+        if self.background_weight == 0 and not self.hotspots:
+            raise ValueError("background_weight is 0 and there are no hotspots: calls have nowhere to happen")
+        return self
+
+
+class Units(_Strict):
+    """Police units, spread round-robin over the stations (or as ``per_station`` gives)."""
+
+    count: int = Field(ge=1, le=100_000)
+    per_station: dict[str, Annotated[int, Field(ge=0)]] | None = None
+
+    @model_validator(mode="after")
+    def _check_per_station(self) -> Units:
+        if self.per_station is not None and sum(self.per_station.values()) != self.count:
+            total = sum(self.per_station.values())
+            raise ValueError(f"per_station adds up to {total} units but count is {self.count}")
+        return self
+
+
+class CallHandling(_Strict):
+    """Call-takers answer calls (a queue when all are busy), then handle and triage them."""
+
+    takers: int = Field(default=4, ge=1, le=10_000)
+    handling: Distribution = Distribution(dist="lognormal", mean=90.0, sd=40.0)
+
+
+class Dispatch(_Strict):
+    """The dispatch policy by name (see ``policetwin.sim.dispatch.POLICIES``)."""
+
+    policy: str = "nearest"
+
+    @field_validator("policy")
+    @classmethod
+    def _check_policy(cls, value: str) -> str:
+        from policetwin.sim.dispatch import POLICIES
+
+        if value not in POLICIES:
+            raise ValueError(f"unknown dispatch policy {value!r}; allowed: {', '.join(sorted(POLICIES))}")
+        return value
+
+
+class Travel(_Strict):
+    """Travel on the road network (``network``) or in zero time (``instant``, for queueing checks)."""
+
+    mode: Literal["network", "instant"] = "network"
+    speed_factor: float = Field(default=1.0, gt=0, le=10)
+    speeds_kph: dict[str, Annotated[float, Field(gt=0, le=200)]] = Field(default_factory=dict)
+
+
+class Outputs(_Strict):
+    """Which optional outputs to write (the incident log and summary are always written)."""
+
+    report: bool = True
+    units_log: bool = True
+
+
+class Scenario(_Strict):
+    """A complete scenario: map, stations, units, demand, call handling, dispatch and travel."""
+
+    name: str = Field(default="scenario", min_length=1)
+    seed: int = Field(default=0, ge=0)
+    duration: Duration = Field(gt=0)
+    map: str = Field(default="coquimbo", min_length=1)
+    stations: list[Station] = Field(min_length=1)
+    units: Units
+    demand: Demand
+    call_handling: CallHandling = CallHandling()
+    dispatch: Dispatch = Dispatch()
+    travel: Travel = Travel()
+    outputs: Outputs = Outputs()
+
+    @model_validator(mode="after")
+    def _check_station_names(self) -> Scenario:
+        names = [s.name for s in self.stations]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"station names must be unique, repeated: {', '.join(dupes)}")
+        if self.units.per_station is not None:
+            unknown = sorted(set(self.units.per_station) - set(names))
+            if unknown:
+                raise ValueError(f"units.per_station names unknown stations: {', '.join(unknown)}")
+        return self

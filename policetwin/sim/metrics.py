@@ -1,0 +1,107 @@
+"""KPIs as pure functions of the event log (incident and unit tables) -> plain dicts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+STAGES = {
+    "answer": ("t_call", "t_answer"),
+    "handling": ("t_answer", "t_ready"),
+    "queue": ("t_ready", "t_dispatch"),
+    "travel": ("t_dispatch", "t_arrive"),
+    "on_scene": ("t_arrive", "t_clear"),
+}
+ON_CALL_STATES = ("enroute", "onscene")
+AWAY_STATES = ("enroute", "onscene", "returning")
+
+
+def _num(value: float) -> float | None:
+    """JSON-safe float (None for NaN)."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def response_stats(frame: pd.DataFrame) -> dict:
+    """Count, served, mean/p50/p90 response (t_arrive - t_call) and share within each call's target."""
+    response = (frame["t_arrive"] - frame["t_call"]).to_numpy(dtype=float)
+    served = np.isfinite(response)
+    out = {"count": int(len(frame)), "served": int(served.sum())}
+    if served.any():
+        r = response[served]
+        out.update(
+            response_mean_s=float(r.mean()),
+            response_p50_s=float(np.percentile(r, 50)),
+            response_p90_s=float(np.percentile(r, 90)),
+            within_target=float((r <= frame["target_s"].to_numpy(dtype=float)[served]).mean()),
+        )
+    else:
+        out.update(response_mean_s=None, response_p50_s=None, response_p90_s=None, within_target=None)
+    return out
+
+
+def stage_means(frame: pd.DataFrame) -> dict[str, float | None]:
+    """Mean seconds spent in each stage of the call's life."""
+    return {
+        stage: _num(float(np.nanmean(frame[b] - frame[a])) if len(frame) and frame[b].notna().any() else math.nan)
+        for stage, (a, b) in STAGES.items()
+    }
+
+
+def unit_time_shares(units: pd.DataFrame, *, n_units: int, horizon_s: float) -> dict[str, float | None]:
+    """Utilisation (time away from the station on calls) and saturation index (time on calls).
+
+    ``utilisation`` = (enroute + onscene + returning) / on-duty time; ``saturation_index`` =
+    (enroute + onscene) / on-duty time, both over [0, horizon_s] (shifts come later: on duty = all).
+    """
+    if units.empty or n_units == 0 or horizon_s <= 0:
+        return {"count": n_units, "utilisation": None, "saturation_index": None}
+    start = units["t_start"].clip(upper=horizon_s)
+    end = units["t_end"].clip(upper=horizon_s)
+    span = (end - start).to_numpy()
+    state = units["state"].to_numpy(dtype=object)
+    on_duty = n_units * horizon_s - span[state == "off_shift"].sum()
+    return {
+        "count": n_units,
+        "utilisation": float(span[np.isin(state, AWAY_STATES)].sum() / on_duty),
+        "saturation_index": float(span[np.isin(state, ON_CALL_STATES)].sum() / on_duty),
+    }
+
+
+def queue_figures(incidents: pd.DataFrame) -> dict:
+    """Waits for a call-taker and for a unit, and the most calls waiting for a unit at once."""
+    if incidents.empty:
+        return {"mean_wait_for_taker_s": None, "mean_wait_for_unit_s": None, "p_wait_for_unit": None,
+                "max_waiting": 0}  # fmt: skip
+    wait_unit = (incidents["t_dispatch"] - incidents["t_ready"]).to_numpy(dtype=float)
+    wait_taker = (incidents["t_answer"] - incidents["t_call"]).to_numpy(dtype=float)
+    ready = incidents["t_ready"].to_numpy(dtype=float)
+    dispatched = incidents["t_dispatch"].to_numpy(dtype=float)
+    ok = np.isfinite(ready)
+    events = np.concatenate([ready[ok], dispatched[ok & np.isfinite(dispatched)]])
+    steps = np.concatenate([np.ones(ok.sum()), -np.ones((ok & np.isfinite(dispatched)).sum())])
+    order = np.lexsort((steps, events))  # at equal times, dispatches (-1) before arrivals
+    waiting = np.cumsum(steps[order]) if order.size else np.zeros(1)
+    return {
+        "mean_wait_for_taker_s": _num(float(np.nanmean(wait_taker))),
+        "mean_wait_for_unit_s": _num(float(np.nanmean(wait_unit))),
+        "p_wait_for_unit": _num(float(np.nanmean(wait_unit > 1e-9))),
+        "max_waiting": int(waiting.max()) if waiting.size else 0,
+    }
+
+
+def summarise(incidents: pd.DataFrame, units: pd.DataFrame, *, n_units: int, horizon_s: float) -> dict:
+    """All KPIs of ``summary.json`` that derive from the log."""
+    priorities = {
+        str(int(p)): {**response_stats(group), "target_s": float(group["target_s"].min())}
+        for p, group in incidents.groupby("priority", sort=True)
+    }
+    return {
+        "incidents": {"count": int(len(incidents)), "served": int(incidents["t_arrive"].notna().sum())},
+        "priorities": priorities,
+        "overall": response_stats(incidents),
+        "stages_mean_s": stage_means(incidents),
+        "units": unit_time_shares(units, n_units=n_units, horizon_s=horizon_s),
+        "queue": queue_figures(incidents),
+    }

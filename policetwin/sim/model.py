@@ -1,0 +1,261 @@
+"""The engine: a mesa Model that owns the seeded RNG and the agents, with one simpy clock.
+
+Flow of a call: arrival -> call-taker (simpy Resource) -> handling/triage -> dispatch queue ->
+unit(s) chosen by the policy -> event-driven travel -> on scene -> unit free (next call or home).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import mesa
+import numpy as np
+import simpy
+
+from policetwin.agents import Incident, PatrolUnit, UnitState
+from policetwin.errors import ScenarioError
+from policetwin.maps import RoadNetwork, Router, Snapper
+from policetwin.scenarios.schema import Scenario
+from policetwin.sim.demand import CallBatch, make_demand, node_weights
+from policetwin.sim.dispatch import POLICIES, DispatchQueue
+from policetwin.sim.recorder import Recorder
+
+#: Named random streams: each draws from its own SeedSequence child so they never shift each other.
+STREAMS = {"demand": 1, "service": 2, "policy": 3}
+#: A station further than this from the nearest road node is "outside the map".
+MAX_SNAP_M = 2000.0
+
+
+def stream(seed: int, name: str) -> np.random.Generator:
+    """An independent, reproducible random stream for one purpose (common random numbers)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAMS[name],)))
+
+
+class PoliceModel(mesa.Model):
+    """One run of a scenario with one seed."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        seed: int | None = None,
+        network: RoadNetwork,
+        router: Router | None = None,
+        filename: str = "scenario",
+    ) -> None:
+        self.seed_value = scenario.seed if seed is None else int(seed)
+        super().__init__(rng=np.random.default_rng(np.random.SeedSequence(self.seed_value)))
+        self.scenario = scenario
+        self.env = simpy.Environment()
+        self.network = network
+        self.snapper = Snapper(network)
+        self.instant = scenario.travel.mode == "instant"
+        if self.instant:
+            self.router = None
+        else:
+            self.router = router or Router(
+                network.n_nodes,
+                network.edge_u,
+                network.edge_v,
+                network.travel_times_s(
+                    overrides_kph=scenario.travel.speeds_kph, speed_factor=scenario.travel.speed_factor
+                ),
+            )
+        self.kinds = list(scenario.demand.kinds)
+        self.station_nodes = self._snap_stations(filename)
+        self.recorder = Recorder(log_units=scenario.outputs.units_log)
+        self.units = self._make_units()
+        self.unit_names = [u.name for u in self.units]
+        self.policy = POLICIES[scenario.dispatch.policy]()
+        self.queue = DispatchQueue()
+        self.takers = simpy.Resource(self.env, capacity=scenario.call_handling.takers)
+        weights = node_weights(scenario.demand, self.snapper, filename=filename)
+        self.calls: CallBatch = make_demand(scenario, weights).generate(
+            duration_s=scenario.duration,
+            demand_rng=stream(self.seed_value, "demand"),
+            service_rng=stream(self.seed_value, "service"),
+        )
+        self.recorder = Recorder(capacity=len(self.calls) + 16, log_units=scenario.outputs.units_log)
+        self.dispatch_s = 0.0
+        self.dispatch_decisions = 0
+        self.calls_started = 0
+        self.env.process(self._arrivals())
+
+    # ----------------------------------------------------------------- setup
+    def _snap_stations(self, filename: str) -> np.ndarray:
+        stations = self.scenario.stations
+        nodes, dist = self.snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
+        problems = [
+            f"{filename}:0: stations.{i}: station {s.name!r} at ({s.lon}, {s.lat}) is outside the map "
+            f"{self.network.name!r} (nearest road node {d / 1000:.1f} km away; map bbox {self.network.bbox()})"
+            for i, (s, d) in enumerate(zip(stations, dist, strict=True))
+            if d > MAX_SNAP_M
+        ]
+        if problems:
+            raise ScenarioError(problems)
+        return nodes
+
+    def _make_units(self) -> list[PatrolUnit]:
+        stations = self.scenario.stations
+        per_station = self.scenario.units.per_station
+        if per_station is None:
+            order = [i % len(stations) for i in range(self.scenario.units.count)]
+        else:
+            order = [i for i, s in enumerate(stations) for _ in range(per_station.get(s.name, 0))]
+        width = len(str(len(order)))
+        counters: dict[int, int] = {}
+        units = []
+        for index, station in enumerate(sorted(order)):
+            counters[station] = counters.get(station, 0) + 1
+            name = f"{stations[station].name}-{counters[station]:0{width}d}"
+            units.append(
+                PatrolUnit(self, name=name, index=index, station=station,
+                           home_node=int(self.station_nodes[station]))
+            )  # fmt: skip
+        return units
+
+    # ----------------------------------------------------------------- calls
+    def _arrivals(self):
+        env, calls = self.env, self.calls
+        for i in range(len(calls)):
+            delay = calls.t_call[i] - env.now
+            if delay > 0:
+                yield env.timeout(delay)
+            self.submit_call(
+                kind=int(calls.kind[i]), node=int(calls.node[i]), handling_s=float(calls.handling_s[i]),
+                on_scene_s=float(calls.on_scene_s[i]), source=calls.source,
+            )  # fmt: skip
+
+    def submit_call(self, *, kind: int, node: int, handling_s: float, on_scene_s: float, source: str) -> Incident:
+        """A call arrives now (used by demand generators and, later, crowd modules)."""
+        spec = self.kinds[kind]
+        row = self.recorder.new_incident(t_call=self.env.now, kind=kind, node=node, source=source)
+        incident = Incident(self, row=row, kind=kind, priority=spec.priority, node=node,
+                            units_needed=spec.units, on_scene_s=on_scene_s)  # fmt: skip
+        self.calls_started += 1
+        self.env.process(self._call_handling(incident, handling_s))
+        return incident
+
+    def _call_handling(self, incident: Incident, handling_s: float):
+        times = self.recorder.times
+        with self.takers.request() as request:
+            yield request
+            times["t_answer"][incident.row] = self.env.now
+            if handling_s > 0:
+                yield self.env.timeout(handling_s)
+        incident.t_ready = self.env.now
+        times["t_ready"][incident.row] = incident.t_ready
+        self.dispatch(incident)
+
+    # -------------------------------------------------------------- dispatch
+    def dispatch(self, incident: Incident) -> None:
+        """Send units to a ready call now, or queue it (partly served multi-unit calls queue too)."""
+        start = time.perf_counter()
+        candidates = [u for u in self.units if u.available]
+        chosen: list[int] = []
+        eta = np.zeros(0)
+        if candidates:
+            eta = self._etas(incident.node, candidates)
+            chosen = self.policy.select(incident, candidates, eta, self)
+        self.dispatch_s += time.perf_counter() - start
+        self.dispatch_decisions += 1
+        for i in chosen:
+            self._assign(candidates[i], incident, float(eta[i]))
+        if incident.still_needs_units:
+            self.queue.push(incident)
+
+    def _etas(self, node: int, candidates: list[PatrolUnit]) -> np.ndarray:
+        if self.router is None:
+            return np.zeros(len(candidates))
+        now = self.env.now
+        row = self.router.times_to(node)
+        positions = [u.position(now) for u in candidates]
+        nxt = np.fromiter((p[0] for p in positions), dtype=np.int64, count=len(positions))
+        offset = np.fromiter((p[1] for p in positions), dtype=float, count=len(positions))
+        return row[nxt] + offset
+
+    def _travel_s(self, from_node: int, to_node: int) -> float:
+        return 0.0 if self.router is None else float(self.router.times_to(to_node)[from_node])
+
+    def _assign(self, unit: PatrolUnit, incident: Incident, eta_s: float) -> None:
+        now = self.env.now
+        rec = self.recorder
+        if incident.assigned == 0:
+            rec.times["t_dispatch"][incident.row] = now
+            rec.first_unit[incident.row] = unit.index
+        incident.assigned += 1
+        incident.pending += 1
+        rec.n_units[incident.row] = incident.assigned
+        origin, _ = unit.position(now)
+        unit.set_state(UnitState.enroute, now, incident.row)
+        unit.start_trip(origin, now)
+        token = unit.trip_token
+        self._after(eta_s, lambda: self._arrive(unit, incident, token))
+
+    def _after(self, delay_s: float, action: Callable[[], None]) -> None:
+        event = self.env.timeout(max(delay_s, 0.0))
+        event.callbacks.append(lambda _event: action())
+
+    def _arrive(self, unit: PatrolUnit, incident: Incident, token: int) -> None:
+        if token != unit.trip_token:
+            return
+        now = self.env.now
+        unit.set_state(UnitState.onscene, now, incident.row)
+        unit.node = incident.node
+        if not incident.arrived:
+            incident.arrived = True
+            self.recorder.times["t_arrive"][incident.row] = now
+            self._after(incident.on_scene_s, lambda: self._close(incident))
+        self._after(incident.on_scene_s, lambda: self._clear(unit, incident))
+
+    def _close(self, incident: Incident) -> None:
+        """The on-scene work is done: the call wants no more units."""
+        incident.closed = True
+
+    def _clear(self, unit: PatrolUnit, incident: Incident) -> None:
+        now = self.env.now
+        incident.pending -= 1
+        if incident.pending == 0 and incident.closed:
+            self.recorder.times["t_clear"][incident.row] = now
+            incident.remove()
+        unit.set_state(UnitState.returning, now)
+        unit.start_trip(incident.node, now)
+        self._unit_free(unit)
+
+    def _unit_free(self, unit: PatrolUnit) -> None:
+        """A unit just became free at its current node: next waiting call, else drive home."""
+        waiting = self.policy.next_call(unit, self.queue, self) if len(self.queue) else None
+        if waiting is not None:
+            self._assign_from(unit, waiting)
+            return
+        token = unit.trip_token
+        self._after(self._travel_s(unit.node, unit.home_node), lambda: self._home(unit, token))
+
+    def _assign_from(self, unit: PatrolUnit, incident: Incident) -> None:
+        eta = self._etas(incident.node, [unit])[0] if self.router is not None else 0.0
+        self._assign(unit, incident, float(eta))
+        if incident.still_needs_units:
+            self.queue.push(incident)
+
+    def _home(self, unit: PatrolUnit, token: int) -> None:
+        if token != unit.trip_token:
+            return
+        unit.set_state(UnitState.idle, self.env.now)
+        unit.node = unit.home_node
+        unit.start_trip(unit.home_node, self.env.now)
+
+    # ------------------------------------------------------------------- run
+    def run(self, *, progress: Callable[[float, int], None] | None = None, chunks: int = 100) -> None:
+        """Run until every call arriving before the scenario's end has been cleared."""
+        duration = self.scenario.duration
+        for k in range(1, chunks + 1):
+            self.env.run(until=duration * k / chunks)
+            if progress is not None:
+                progress(self.env.now, self.calls_started)
+        self.env.run()  # drain: follow the last calls to completion
+        end = self.env.now
+        for unit in self.units:
+            unit.set_state(unit.state, end, unit.incident_id)
+        if progress is not None:
+            progress(self.env.now, self.calls_started)

@@ -1,0 +1,115 @@
+"""The event recorder: compact column buffers that the engine (and later modules) append to.
+
+Incident rows are filled in place as stages happen; unit state intervals are appended. At the end
+``incidents_frame`` / ``units_frame`` build the tables written to Parquet.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+import pandas as pd
+
+from policetwin.agents.unit import UnitState
+
+INCIDENT_TIMES = ("t_call", "t_answer", "t_ready", "t_dispatch", "t_arrive", "t_clear")
+
+
+class Recorder:
+    """Holds the run's event log in memory (about 90 bytes per incident and per unit interval)."""
+
+    def __init__(self, *, capacity: int = 1024, log_units: bool = True) -> None:
+        self.n = 0
+        self._cap = max(int(capacity), 16)
+        self.times = {name: np.full(self._cap, np.nan) for name in INCIDENT_TIMES}
+        self.kind = np.zeros(self._cap, dtype=np.int16)
+        self.node = np.zeros(self._cap, dtype=np.int64)
+        self.n_units = np.zeros(self._cap, dtype=np.int16)
+        self.first_unit = np.full(self._cap, -1, dtype=np.int32)
+        self.source = np.zeros(self._cap, dtype=np.int8)
+        self.sources: list[str] = []
+        self.log_units = log_units
+        self.u_unit = array("i")
+        self.u_state = array("b")
+        self.u_start = array("d")
+        self.u_end = array("d")
+        self.u_incident = array("q")
+        self.extra_tables: dict[str, list[dict]] = {}
+
+    def _grow(self) -> None:
+        new_cap = self._cap * 2
+        for name, col in self.times.items():
+            self.times[name] = np.concatenate([col, np.full(self._cap, np.nan)])
+        self.kind = np.concatenate([self.kind, np.zeros(self._cap, dtype=np.int16)])
+        self.node = np.concatenate([self.node, np.zeros(self._cap, dtype=np.int64)])
+        self.n_units = np.concatenate([self.n_units, np.zeros(self._cap, dtype=np.int16)])
+        self.first_unit = np.concatenate([self.first_unit, np.full(self._cap, -1, dtype=np.int32)])
+        self.source = np.concatenate([self.source, np.zeros(self._cap, dtype=np.int8)])
+        self._cap = new_cap
+
+    def new_incident(self, *, t_call: float, kind: int, node: int, source: str) -> int:
+        """Reserve a row for a new incident and return its id (= row)."""
+        if self.n == self._cap:
+            self._grow()
+        row = self.n
+        self.n += 1
+        self.times["t_call"][row] = t_call
+        self.kind[row] = kind
+        self.node[row] = node
+        if source not in self.sources:
+            self.sources.append(source)
+        self.source[row] = self.sources.index(source)
+        return row
+
+    def unit_interval(self, unit: int, state: int, t_start: float, t_end: float, incident_id: int) -> None:
+        """Log that ``unit`` was in ``state`` from ``t_start`` to ``t_end``."""
+        if self.log_units and t_end > t_start:
+            self.u_unit.append(unit)
+            self.u_state.append(state)
+            self.u_start.append(t_start)
+            self.u_end.append(t_end)
+            self.u_incident.append(incident_id)
+
+    def incidents_frame(self, *, kinds: list, node_ids: np.ndarray, lon: np.ndarray, lat: np.ndarray,
+                        unit_names: list[str]) -> pd.DataFrame:  # fmt: skip
+        """The incident table (contract columns of ``incidents.parquet``, plus ``t_ready`` and ``target_s``)."""
+        n = self.n
+        kind = self.kind[:n].astype(np.int64)
+        node = self.node[:n]
+        names = np.array([k.name for k in kinds], dtype=object)
+        priority = np.array([k.priority for k in kinds], dtype=np.int64)
+        target = np.array([k.target for k in kinds], dtype=float)
+        first = self.first_unit[:n]
+        unit_arr = np.array([*unit_names, ""], dtype=object)
+        frame = pd.DataFrame({
+            "incident_id": np.arange(n, dtype=np.int64),
+            "kind": pd.array(names[kind], dtype="string"),
+            "priority": priority[kind],
+            **{name: self.times[name][:n].copy() for name in INCIDENT_TIMES},
+            "node": node_ids[node].astype(np.int64),
+            "lon": lon[node],
+            "lat": lat[node],
+            "n_units": self.n_units[:n].astype(np.int64),
+            "first_unit": pd.array(unit_arr[np.where(first >= 0, first, len(unit_names))], dtype="string"),
+            "source": pd.array(np.array(self.sources or ["generated"], dtype=object)[self.source[:n]],
+                               dtype="string"),
+            "target_s": target[kind],
+        })  # fmt: skip
+        return frame
+
+    def units_frame(self, unit_names: list[str]) -> pd.DataFrame:
+        """The unit state-interval table (``units.parquet``)."""
+        state_names = np.array([s.name for s in UnitState], dtype=object)
+        units = np.frombuffer(self.u_unit, dtype=np.int32) if len(self.u_unit) else np.zeros(0, np.int32)
+        states = np.frombuffer(self.u_state, dtype=np.int8) if len(self.u_state) else np.zeros(0, np.int8)
+        incident = np.frombuffer(self.u_incident, dtype=np.int64) if len(self.u_incident) else np.zeros(0)
+        frame = pd.DataFrame({
+            "unit_id": pd.array(np.array(unit_names, dtype=object)[units], dtype="string"),
+            "state": pd.array(state_names[states], dtype="string"),
+            "t_start": np.frombuffer(self.u_start, dtype=float) if len(self.u_start) else np.zeros(0),
+            "t_end": np.frombuffer(self.u_end, dtype=float) if len(self.u_end) else np.zeros(0),
+            "incident_id": pd.array(np.where(incident >= 0, incident, 0), dtype="Int64"),
+        })  # fmt: skip
+        frame.loc[incident < 0, "incident_id"] = pd.NA
+        return frame.sort_values(["unit_id", "t_start"], kind="stable").reset_index(drop=True)
