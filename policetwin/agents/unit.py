@@ -48,6 +48,8 @@ class PatrolUnit(mesa.Agent):
     def set_state(self, state: UnitState, now: float, incident_id: int = -1) -> None:
         """Change state, logging the interval that ends now."""
         self.model.recorder.unit_interval(self.index, int(self.state), self.since, now, self.incident_id)
+        self.model.unit_available[self.index] = state in (UnitState.idle, UnitState.returning)
+        self.model.unit_returning[self.index] = state == UnitState.returning
         self.state = state
         self.since = now
         self.incident_id = incident_id
@@ -73,7 +75,7 @@ class PatrolUnit(mesa.Agent):
         if router is None:  # instant travel
             return self.home_node, 0.0
         if self._route is None:
-            nodes, _ = router.path(self.node, self.home_node)
+            nodes = router.path_nodes(self.node, self.home_node)
             to_home = router.times_to(self.home_node)
             cum = float(to_home[self.node]) - to_home[nodes].astype(float)
             self._route = (nodes, cum)

@@ -2,8 +2,10 @@
 
 The engine's question is "how long from each unit's position to incident node v?", answered by ONE
 reverse Dijkstra from v on the transposed graph (correct on one-way streets, unlike running forward
-from v). Rows are cached: in a dense float32 matrix filled lazily when the graph is small enough
-(``dense_max_bytes``), else in a bounded LRU dictionary. Parallel edges keep the fastest one.
+from v), bounded by a limit when the caller already knows a good answer. Full rows are cached in a
+dense float32 matrix filled lazily when the graph is small enough (``dense_max_bytes``); bounded
+rows, and full rows of big graphs, in an LRU dictionary. Forward rows from stations answer "how long
+from the station to v" for all idle units at once. Parallel edges keep the fastest one.
 """
 
 from __future__ import annotations
@@ -48,32 +50,50 @@ class Router:
         if self.dense:
             self._matrix = np.empty((self.n_nodes, self.n_nodes), dtype=np.float32)
             self._filled = np.zeros(self.n_nodes, dtype=bool)
-        else:
-            self._lru: OrderedDict[int, np.ndarray] = OrderedDict()
-            self._lru_rows = int(lru_rows)
+        self._lru: OrderedDict[int, tuple[np.ndarray, float]] = OrderedDict()
+        self._lru_rows = int(lru_rows)
+        self._from: dict[int, np.ndarray] = {}
         self._succ: dict[int, np.ndarray] = {}
         self.dijkstra_calls = 0
 
-    def times_to(self, target: int) -> np.ndarray:
-        """Travel time (s, float32) from every node to ``target``; cached."""
-        if self.dense:
-            if not self._filled[target]:
-                self._matrix[target] = self._reverse_dijkstra(target)
-                self._filled[target] = True
+    def times_to(self, target: int, *, limit_s: float = np.inf) -> np.ndarray:
+        """Travel time (s, float32) from every node to ``target``; cached.
+
+        With ``limit_s``, only times up to the limit are guaranteed: larger ones may be ``inf``.
+        A bounded search explores only the ball around the target, which is much cheaper when the
+        caller already knows a good answer (e.g. the nearest idle unit).
+        """
+        if self.dense and self._filled[target]:
             return self._matrix[target]
-        row = self._lru.get(target)
-        if row is None:
-            row = self._reverse_dijkstra(target).astype(np.float32)
-            self._lru[target] = row
-            if len(self._lru) > self._lru_rows:
-                self._lru.popitem(last=False)
-        else:
+        hit = self._lru.get(target)
+        if hit is not None and hit[1] >= limit_s:
             self._lru.move_to_end(target)
+            return hit[0]
+        row = self._reverse_dijkstra(target, limit_s)
+        if self.dense and limit_s == np.inf:
+            self._matrix[target] = row
+            self._filled[target] = True
+            self._lru.pop(target, None)
+            return self._matrix[target]
+        row = row.astype(np.float32)
+        self._lru[target] = (row, limit_s)
+        self._lru.move_to_end(target)
+        if len(self._lru) > self._lru_rows:
+            self._lru.popitem(last=False)
         return row
 
-    def _reverse_dijkstra(self, target: int) -> np.ndarray:
+    def times_from(self, source: int) -> np.ndarray:
+        """Travel time (s, float32) from ``source`` to every node; cached (meant for stations)."""
+        row = self._from.get(source)
+        if row is None:
+            row = dijkstra(self.forward, directed=True, indices=int(source)).astype(np.float32)
+            self.dijkstra_calls += 1
+            self._from[source] = row
+        return row
+
+    def _reverse_dijkstra(self, target: int, limit_s: float = np.inf) -> np.ndarray:
         self.dijkstra_calls += 1
-        return dijkstra(self.reverse, directed=True, indices=int(target))
+        return dijkstra(self.reverse, directed=True, indices=int(target), limit=limit_s)
 
     def precompute(self, targets: np.ndarray | None = None, *, chunk: int = 256) -> None:
         """Fill cache rows for ``targets`` (all nodes by default) in batched Dijkstra calls."""
@@ -89,7 +109,7 @@ class Router:
                 self._filled[batch] = True
             else:
                 for node, row in zip(batch.tolist(), rows, strict=True):
-                    self._lru[node] = row.astype(np.float32)
+                    self._lru[node] = (row.astype(np.float32), np.inf)
                 while len(self._lru) > self._lru_rows:
                     self._lru.popitem(last=False)
 
@@ -109,18 +129,20 @@ class Router:
             self._succ[target] = succ
         return succ
 
-    def path(self, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
-        """Node indices of a fastest path and the cumulative time (s) at each node."""
+    def path_nodes(self, source: int, target: int) -> np.ndarray:
+        """Node indices of a fastest path from ``source`` to ``target`` (both included)."""
         succ = self.successors_to(target)
         nodes = [int(source)]
         while nodes[-1] != target:
             nxt = int(succ[nodes[-1]])
-            if nxt < 0:
+            if nxt < 0 or len(nodes) > self.n_nodes:
                 msg = f"no path from node index {source} to {target}"
                 raise ValueError(msg)
             nodes.append(nxt)
-        arr = np.asarray(nodes, dtype=np.int64)
-        if arr.size == 1:
-            return arr, np.zeros(1)
-        step = np.asarray(self.forward[arr[:-1], arr[1:]]).ravel()
-        return arr, np.concatenate(([0.0], np.cumsum(step)))
+        return np.asarray(nodes, dtype=np.int64)
+
+    def path(self, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
+        """Node indices of a fastest path and the cumulative time (s) at each node."""
+        nodes = self.path_nodes(source, target)
+        to_target = self.times_to(target).astype(float)
+        return nodes, to_target[source] - to_target[nodes]

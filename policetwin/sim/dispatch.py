@@ -1,8 +1,10 @@
 """Dispatch: which unit goes to which call. Policies are pluggable; the queue is shared.
 
 A policy answers two questions:
-- ``select(incident, candidates, eta_s, model)``: which of the available units to send now
-  (indices into ``candidates``, best first; may return fewer than needed, or none);
+- ``select(incident, candidates, eta_s, model)``: which of the available units to send now.
+  ``candidates`` holds unit indices (``model.units[i]``) in ascending order and ``eta_s`` their travel
+  times to the call from where they are now; return positions into ``candidates``, best first (fewer
+  than needed, or none, is allowed: the call then waits in the queue for the rest);
 - ``next_call(unit, waiting, model)``: which waiting call a unit that just became free takes.
 
 Register new policies in :data:`POLICIES` (the roadmap adds beat_first, priority_preempt, ...).
@@ -25,7 +27,7 @@ class DispatchPolicy(Protocol):
 
     name: str
 
-    def select(self, incident: Incident, candidates: list[PatrolUnit], eta_s: np.ndarray,
+    def select(self, incident: Incident, candidates: np.ndarray, eta_s: np.ndarray,
                model: PoliceModel) -> list[int]: ...  # fmt: skip
 
     def next_call(self, unit: PatrolUnit, waiting: DispatchQueue, model: PoliceModel) -> Incident | None: ...
@@ -40,7 +42,7 @@ class NearestPolicy:
 
     name = "nearest"
 
-    def select(self, incident: Incident, candidates: list[PatrolUnit], eta_s: np.ndarray,
+    def select(self, incident: Incident, candidates: np.ndarray, eta_s: np.ndarray,
                model: PoliceModel) -> list[int]:  # fmt: skip
         need = incident.units_needed - incident.assigned
         if need == 1:

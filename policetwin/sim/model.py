@@ -65,7 +65,14 @@ class PoliceModel(mesa.Model):
         self.kinds = list(scenario.demand.kinds)
         self.station_nodes = self._snap_stations(filename)
         self.recorder = Recorder(log_units=scenario.outputs.units_log)
+        n_units = scenario.units.count
+        self.unit_available = np.ones(n_units, dtype=bool)
+        self.unit_returning = np.zeros(n_units, dtype=bool)
         self.units = self._make_units()
+        self.unit_home = np.array([u.home_node for u in self.units], dtype=np.int64)
+        self.unit_station = np.array([u.station for u in self.units], dtype=np.int64)
+        if self.router is not None:
+            self.station_rows = np.vstack([self.router.times_from(int(n)) for n in self.station_nodes])
         self.unit_names = [u.name for u in self.units]
         self.policy = POLICIES[scenario.dispatch.policy]()
         self.queue = DispatchQueue()
@@ -152,28 +159,42 @@ class PoliceModel(mesa.Model):
     def dispatch(self, incident: Incident) -> None:
         """Send units to a ready call now, or queue it (partly served multi-unit calls queue too)."""
         start = time.perf_counter()
-        candidates = [u for u in self.units if u.available]
+        candidates = np.flatnonzero(self.unit_available)
         chosen: list[int] = []
         eta = np.zeros(0)
-        if candidates:
-            eta = self._etas(incident.node, candidates)
+        if candidates.size:
+            eta = self._etas(incident.node, candidates, rank=incident.units_needed - incident.assigned)
             chosen = self.policy.select(incident, candidates, eta, self)
         self.dispatch_s += time.perf_counter() - start
         self.dispatch_decisions += 1
         for i in chosen:
-            self._assign(candidates[i], incident, float(eta[i]))
+            self._assign(self.units[candidates[i]], incident, float(eta[i]))
         if incident.still_needs_units:
             self.queue.push(incident)
 
-    def _etas(self, node: int, candidates: list[PatrolUnit]) -> np.ndarray:
+    def _etas(self, node: int, candidates: np.ndarray, *, rank: int | None = None) -> np.ndarray:
+        """Seconds for each candidate unit (indices) to reach ``node`` from where it is now.
+
+        Idle units are timed from their station's forward shortest-path row (exact). Returning units
+        need the reverse row of ``node``; with ``rank=k`` that search is bounded by the k-th best idle
+        time, so a returning unit that cannot be among the k nearest may get ``inf`` instead of its
+        exact time. ``rank=None`` gives exact times for all candidates.
+        """
         if self.router is None:
-            return np.zeros(len(candidates))
-        now = self.env.now
-        row = self.router.times_to(node)
-        positions = [u.position(now) for u in candidates]
-        nxt = np.fromiter((p[0] for p in positions), dtype=np.int64, count=len(positions))
-        offset = np.fromiter((p[1] for p in positions), dtype=float, count=len(positions))
-        return row[nxt] + offset
+            return np.zeros(candidates.size)
+        eta = self.station_rows[self.unit_station[candidates], node].astype(float)
+        moving = np.flatnonzero(self.unit_returning[candidates])
+        if moving.size:
+            limit = np.inf
+            idle_eta = np.delete(eta, moving)
+            if rank is not None and idle_eta.size >= rank:
+                limit = float(np.partition(idle_eta, rank - 1)[rank - 1]) + 1.0
+            row = self.router.times_to(node, limit_s=limit)
+            now = self.env.now
+            for j in moving.tolist():
+                nxt, offset = self.units[candidates[j]].position(now)
+                eta[j] = row[nxt] + offset
+        return eta
 
     def _travel_s(self, from_node: int, to_node: int) -> float:
         return 0.0 if self.router is None else float(self.router.times_to(to_node)[from_node])
@@ -233,7 +254,7 @@ class PoliceModel(mesa.Model):
         self._after(self._travel_s(unit.node, unit.home_node), lambda: self._home(unit, token))
 
     def _assign_from(self, unit: PatrolUnit, incident: Incident) -> None:
-        eta = self._etas(incident.node, [unit])[0] if self.router is not None else 0.0
+        eta = self._etas(incident.node, np.array([unit.index]))[0]
         self._assign(unit, incident, float(eta))
         if incident.still_needs_units:
             self.queue.push(incident)

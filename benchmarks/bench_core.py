@@ -1,0 +1,108 @@
+"""Core-twin benchmark (``make bench``): end-to-end incidents per second, dispatch decision time,
+setup time and peak memory, on real and synthetic cities with 300 units.
+
+Cities: Campo Grande (largest real extract in ../shared/data/osm, skipped if absent), the bundled
+Coquimbo–La Serena, and a synthetic ~20k-node city. Results are printed as a table and written to
+``benchmarks/results/core.json``. Run by hand; never part of the tests.
+
+    python benchmarks/bench_core.py [--calls N] [--only NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from policetwin.maps import load_map
+from policetwin.scenarios.schema import Scenario
+from policetwin.sim.run import simulate
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "osm"
+CITIES = {
+    "campo-grande": str(SHARED / "campo-grande.osm.pbf"),
+    "coquimbo": "coquimbo",
+    "synthetic-20k": "synthetic:20000:1",
+}
+
+
+def spread_stations(network, n: int) -> list[dict]:
+    """``n`` stations at nodes nearest to a regular grid over the network's central area."""
+    side = int(np.ceil(np.sqrt(n)))
+    xs = np.quantile(network.x, np.linspace(0.15, 0.85, side))
+    ys = np.quantile(network.y, np.linspace(0.15, 0.85, side))
+    out = []
+    for i, (gx, gy) in enumerate([(x, y) for x in xs for y in ys][:n]):
+        k = int(np.argmin((network.x - gx) ** 2 + (network.y - gy) ** 2))
+        out.append({"name": f"S{i + 1:02d}", "lon": float(network.lon[k]), "lat": float(network.lat[k])})
+    return out
+
+
+def bench_city(name: str, spec: str, *, calls: int, units: int) -> dict:
+    t0 = time.perf_counter()
+    network = load_map(spec, use_cache=False)
+    load_s = time.perf_counter() - t0
+    rate_per_hour = 114.0  # ~1M calls a year
+    duration_h = calls / rate_per_hour
+    scenario = Scenario.model_validate({
+        "name": f"bench-{name}", "seed": 1, "duration": duration_h * 3600.0, "map": spec,
+        "stations": spread_stations(network, 12), "units": {"count": units},
+        "demand": {"rate_per_hour": rate_per_hour, "profile": "default",
+                   "hotspots": [{"lon": float(np.median(network.lon)), "lat": float(np.median(network.lat)),
+                                 "radius_m": 1500, "weight": 1.0}]},
+        "call_handling": {"takers": 8}, "outputs": {"report": False, "units_log": True},
+    })  # fmt: skip
+    t1 = time.perf_counter()
+    result = simulate(scenario, network=network)
+    end_to_end_s = time.perf_counter() - t1
+    engine = result.summary["engine"]
+    n = result.summary["incidents"]["count"]
+    return {
+        "city": name,
+        "nodes": network.n_nodes,
+        "edges": network.n_edges,
+        "units": units,
+        "incidents": n,
+        "map_load_s": round(load_s, 2),
+        "setup_s": engine["setup_s"],
+        "simulate_s": engine["simulate_s"],
+        "end_to_end_s": round(end_to_end_s, 2),
+        "incidents_per_s_end_to_end": round(n / end_to_end_s),
+        "incidents_per_s_engine": round(n / engine["simulate_s"]),
+        "dispatch_mean_us": engine["dispatch_mean_us"],
+        "dijkstra_calls": result.model.router.dijkstra_calls if result.model.router else 0,
+        "utilisation": round(result.summary["units"]["utilisation"], 3),
+        "p1_response_mean_s": round(result.summary["priorities"]["1"]["response_mean_s"], 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200_000, help="calls per city (default 200k)")
+    parser.add_argument("--units", type=int, default=300)
+    parser.add_argument("--only", choices=sorted(CITIES), action="append")
+    args = parser.parse_args()
+    rows = []
+    for name in args.only or list(CITIES):
+        spec = CITIES[name]
+        if name == "campo-grande" and not Path(spec).is_file():
+            print(f"skip {name}: {spec} not found", file=sys.stderr)
+            continue
+        row = bench_city(name, spec, calls=args.calls, units=args.units)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    out = Path(__file__).parent / "results" / "core.json"
+    out.parent.mkdir(exist_ok=True)
+    meta = {"machine": platform.machine(), "python": platform.python_version(), "cpus": 2, "calls": args.calls}
+    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

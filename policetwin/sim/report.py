@@ -1,0 +1,315 @@
+"""One self-contained HTML page that explains a simulation run to a police planner.
+
+The page embeds the plotly.js bundle once (no CDN, no tile server, no external URL), so it opens
+offline. Figures come from :mod:`policetwin.sim.report_figures`; KPI figures from ``summary``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from policetwin.sim import report_figures as rf
+
+if TYPE_CHECKING:
+    from policetwin.maps.network import RoadNetwork
+
+MAX_MAP_SEGMENTS = 40_000  # undirected street segments drawn on the map
+MAX_MAP_INCIDENTS = 20_000  # incident points drawn on the map
+DASH = "-"
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 0;
+       color: #1a1a1a; background: #f6f7f9; }
+header { background: #0b2545; color: #fff; padding: 18px 28px; }
+header h1 { margin: 0 0 6px 0; font-size: 24px; }
+header .meta span { margin-right: 22px; font-size: 14px; opacity: 0.9; }
+main { padding: 12px 28px 40px 28px; max-width: 1400px; }
+section { background: #fff; border-radius: 6px; padding: 14px 18px; margin: 16px 0;
+          box-shadow: 0 1px 3px rgba(0,0,0,0.08); }
+h2 { font-size: 18px; margin: 4px 0 10px 0; color: #0b2545; }
+table.kpi { border-collapse: collapse; font-size: 14px; margin: 6px 0 10px 0; }
+table.kpi th, table.kpi td { border-bottom: 1px solid #e3e6ea; padding: 5px 12px; text-align: right; }
+table.kpi th:first-child, table.kpi td:first-child { text-align: left; }
+table.kpi thead th { background: #eef1f5; }
+table.kpi tr.overall td { font-weight: 600; border-top: 2px solid #0b2545; }
+.tables { display: flex; flex-wrap: wrap; gap: 28px; }
+.note { color: #555; font-size: 13px; }
+"""
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _num(value) -> float | None:
+    """A finite float, or None for missing / None / NaN / non-numeric values."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _fmt_int(value) -> str:
+    x = _num(value)
+    return DASH if x is None else f"{round(x):,}"
+
+
+def _fmt_minutes(seconds) -> str:
+    x = _num(seconds)
+    return DASH if x is None else f"{x / 60.0:.1f} min"
+
+
+def _fmt_seconds(seconds) -> str:
+    x = _num(seconds)
+    return DASH if x is None else f"{x:.1f} s"
+
+
+def _fmt_share(value) -> str:
+    x = _num(value)
+    return DASH if x is None else f"{100.0 * x:.1f}%"
+
+
+def _fmt_duration(seconds) -> str:
+    x = _num(seconds)
+    if x is None:
+        return DASH
+    return f"{x / 3600.0:.1f} h" if x >= 3600 else f"{x / 60.0:.0f} min"
+
+
+def _esc(value) -> str:
+    return DASH if value is None or value == "" else html.escape(str(value))
+
+
+def _get(mapping, *keys):
+    """Nested ``dict.get`` that returns None as soon as a level is missing or not a mapping."""
+    for key in keys:
+        if not isinstance(mapping, Mapping):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def _table(header: list[str], rows: list[list[str]], *, overall_last: bool = False) -> str:
+    """A plain HTML table; cell strings must already be escaped."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        cls = ' class="overall"' if overall_last and i == len(rows) - 1 else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
+    return f'<table class="kpi"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+# --------------------------------------------------------------------------- page parts
+
+
+def _header(summary: Mapping, network) -> tuple[str, str]:
+    scenario = _get(summary, "scenario_name") or "PoliceTwin run"
+    map_name = _get(summary, "map", "name") or getattr(network, "name", None)
+    sha = _get(summary, "scenario_sha256")
+    km = _num(_get(summary, "map", "street_km"))
+    meta = [
+        ("Map", _esc(map_name)),
+        (
+            "Map size",
+            f"{_fmt_int(_get(summary, 'map', 'nodes'))} nodes, "
+            f"{_fmt_int(_get(summary, 'map', 'edges'))} edges, "
+            f"{DASH if km is None else f'{km:,.1f}'} street km",
+        ),
+        ("Duration", _fmt_duration(_get(summary, "duration_s"))),
+        ("Seed", _esc(_get(summary, "seed"))),
+        ("Version", _esc(_get(summary, "version"))),
+        ("Wall time", _fmt_seconds(_get(summary, "wall_s"))),
+        ("Scenario sha256", _esc(str(sha)[:12]) if sha else DASH),
+    ]
+    spans = "".join(f"<span><b>{k}:</b> {v}</span>" for k, v in meta)
+    title = f"PoliceTwin report: {scenario}"
+    return html.escape(
+        title
+    ), f'<header><h1>{html.escape(title)}</h1><div class="meta">{spans}</div></header>'
+
+
+def _priority_keys(summary: Mapping, incidents: pd.DataFrame) -> list[int]:
+    keys: set[int] = set()
+    for key in _get(summary, "priorities") or {}:
+        try:
+            keys.add(int(key))
+        except (TypeError, ValueError):
+            continue
+    keys.update(int(p) for p in incidents["priority"].unique() if int(p) > 0)
+    return sorted(keys)
+
+
+def _kpi_section(summary: Mapping, incidents: pd.DataFrame, targets: Mapping[int, float]) -> str:
+    prios = _get(summary, "priorities") or {}
+    header = ["Priority", "Calls", "Served", "Mean response", "P50", "P90", "Target", "Within target"]
+    rows = []
+    for p in _priority_keys(summary, incidents):
+        rec = prios.get(str(p), prios.get(p)) if isinstance(prios, Mapping) else None
+        rec = rec if isinstance(rec, Mapping) else {}
+        target = rec.get("target_s", targets.get(p))
+        rows.append(
+            [
+                f"P{p}",
+                _fmt_int(rec.get("count")),
+                _fmt_int(rec.get("served")),
+                _fmt_minutes(rec.get("response_mean_s")),
+                _fmt_minutes(rec.get("response_p50_s")),
+                _fmt_minutes(rec.get("response_p90_s")),
+                _fmt_minutes(target),
+                _fmt_share(rec.get("within_target")),
+            ]
+        )
+    ov = _get(summary, "overall") or {}
+    ov = ov if isinstance(ov, Mapping) else {}
+    count = ov.get("count", _get(summary, "incidents", "count"))
+    served = ov.get("served", _get(summary, "incidents", "served"))
+    rows.append(
+        [
+            "All",
+            _fmt_int(count),
+            _fmt_int(served),
+            _fmt_minutes(ov.get("response_mean_s")),
+            _fmt_minutes(ov.get("response_p50_s")),
+            _fmt_minutes(ov.get("response_p90_s")),
+            DASH,
+            _fmt_share(ov.get("within_target")),
+        ]
+    )
+    kpi = _table(header, rows, overall_last=True)
+
+    units_rows = [
+        ["Units", _fmt_int(_get(summary, "units", "count"))],
+        ["Utilisation", _fmt_share(_get(summary, "units", "utilisation"))],
+        ["Saturation index", _fmt_share(_get(summary, "units", "saturation_index"))],
+        ["Mean wait for a unit", _fmt_seconds(_get(summary, "queue", "mean_wait_for_unit_s"))],
+        ["Share of calls that wait for a unit", _fmt_share(_get(summary, "queue", "p_wait_for_unit"))],
+        ["Max calls waiting at once", _fmt_int(_get(summary, "queue", "max_waiting"))],
+        ["Mean wait for a call-taker", _fmt_seconds(_get(summary, "queue", "mean_wait_for_taker_s"))],
+    ]
+    stages = _get(summary, "stages_mean_s") or {}
+    stage_rows = [
+        [name.replace("_", " "), _fmt_seconds(stages.get(name) if isinstance(stages, Mapping) else None)]
+        for name, _, _ in rf.STAGES
+    ]
+    return (
+        "<section><h2>Key figures</h2>"
+        '<p class="note">Response time = unit arrives on scene minus call received. '
+        "Within target = share of served calls of that priority reached within its target.</p>"
+        f'<div class="tables"><div>{kpi}</div><div>{_table(["Units and queues", ""], units_rows)}</div>'
+        f"<div>{_table(['Stage', 'Mean'], stage_rows)}</div></div></section>"
+    )
+
+
+def _figure_html(fig: go.Figure, div_id: str) -> str:
+    return fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=div_id,
+        config={"displaylogo": False, "responsive": True},
+    )
+
+
+def _section(title: str, body: str, note: str = "") -> str:
+    note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
+    return f"<section><h2>{html.escape(title)}</h2>{note_html}{body}</section>"
+
+
+def _duration(summary: Mapping, incidents: pd.DataFrame, units: pd.DataFrame) -> float:
+    d = _num(_get(summary, "duration_s"))
+    if d and d > 0:
+        return d
+    times = [incidents[c].to_numpy(float) for c in rf.TIME_COLUMNS]
+    if units is not None and "t_end" in units:
+        times.append(pd.to_numeric(units["t_end"], errors="coerce").to_numpy(float))
+    flat = np.concatenate(times) if times else np.array([])
+    flat = flat[np.isfinite(flat)]
+    return float(flat.max()) if flat.size else 0.0
+
+
+def render_report(
+    *, incidents: pd.DataFrame, units: pd.DataFrame, summary: dict, network: RoadNetwork, stations: list[dict]
+) -> str:
+    """The report page as one HTML string (see :func:`write_report`)."""
+    summary = summary if isinstance(summary, Mapping) else {}
+    inc = rf.normalise_incidents(incidents)
+    units = units if units is not None else pd.DataFrame()
+    duration = _duration(summary, inc, units)
+    targets = rf.priority_targets(inc, _get(summary, "priorities"))
+    title, header = _header(summary, network)
+    map_fig, map_note = rf.map_figure(
+        network, inc, stations, max_segments=MAX_MAP_SEGMENTS, max_points=MAX_MAP_INCIDENTS
+    )
+    parts = [
+        _kpi_section(summary, inc, targets),
+        _section(
+            "Response time against targets",
+            _figure_html(rf.response_ecdf_figure(inc, targets), "fig-response"),
+            "Dashed lines mark each priority's target; curves are over served calls "
+            "(unserved calls are counted in the legend).",
+        ),
+        _section(
+            "Stage breakdown",
+            _figure_html(rf.stage_breakdown_figure(inc), "fig-stages"),
+            "answer = call to answer, handling = answer to ready, queue = waiting for a unit, "
+            "travel = dispatch to arrival, on scene = arrival to clear.",
+        ),
+        _section(
+            "Demand and queue over the run",
+            _figure_html(rf.calls_and_queue_figure(inc, duration), "fig-queue"),
+            "Bars: calls received per hour. Line: most calls waiting for a unit at once (per bin).",
+        ),
+        _section(
+            "Unit utilisation over the run",
+            _figure_html(rf.utilisation_figure(units, duration), "fig-util"),
+            "enroute + onscene = saturation index; + returning = utilisation (share of on-duty unit time).",
+        ),
+        _section("Map", _figure_html(map_fig, "fig-map"), f"Drawn: {map_note}. Hover a point for details."),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+        f'<style>{_CSS}</style><script type="text/javascript" id="plotly-bundle">{get_plotlyjs()}</script>'
+        f"</head><body>{header}<main>{''.join(parts)}</main></body></html>\n"
+    )
+
+
+def write_report(
+    path: Path,
+    *,
+    incidents: pd.DataFrame,
+    units: pd.DataFrame,
+    summary: dict,
+    network: RoadNetwork,
+    stations: list[dict],
+) -> None:
+    """Write one self-contained, offline HTML report of a run to ``path`` (atomically).
+
+    ``incidents`` / ``units`` follow the engine's output tables, ``summary`` the run summary dict
+    (missing keys show as "-"), ``network`` needs ``lon``, ``lat``, ``edge_u``, ``edge_v``
+    (and ``highway`` to thin big maps), ``stations`` dicts with ``name``, ``lon``, ``lat``.
+    """
+    page = render_report(
+        incidents=incidents, units=units, summary=summary, network=network, stations=stations
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

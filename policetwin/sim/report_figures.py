@@ -1,0 +1,477 @@
+"""Pure helpers for the HTML run report: incident/unit tables in, pandas frames or plotly figures out.
+
+Every function tolerates empty frames, missing columns and all-NaN timestamps; figures then show
+an "no data" annotation instead of raising.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TIME_COLUMNS = ("t_call", "t_answer", "t_ready", "t_dispatch", "t_arrive", "t_clear")
+# (label, start column, end column)
+STAGES = (
+    ("answer", "t_call", "t_answer"),
+    ("handling", "t_answer", "t_ready"),
+    ("queue", "t_ready", "t_dispatch"),
+    ("travel", "t_dispatch", "t_arrive"),
+    ("on_scene", "t_arrive", "t_clear"),
+)
+STAGE_COLOURS = {
+    "answer": "#9ecae1",
+    "handling": "#4292c6",
+    "queue": "#ef6548",
+    "travel": "#41ab5d",
+    "on_scene": "#bdbdbd",
+}
+PRIORITY_COLOURS = {1: "#d62728", 2: "#ff7f0e", 3: "#1f77b4", 4: "#2ca02c", 5: "#9467bd"}
+MINOR_HIGHWAYS = frozenset({"residential", "living_street", "service", "track", "unclassified", "road"})
+BUSY_STATES = ("enroute", "onscene", "returning")
+TEMPLATE = "plotly_white"
+
+
+def priority_colour(priority: int) -> str:
+    return PRIORITY_COLOURS.get(int(priority), "#7f7f7f")
+
+
+def normalise_incidents(incidents: pd.DataFrame | None) -> pd.DataFrame:
+    """A copy with every column the report reads present (NaN when absent) and float timestamps."""
+    df = pd.DataFrame() if incidents is None else incidents.copy()
+    for col in (*TIME_COLUMNS, "lon", "lat", "target_s"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float) if col in df else np.nan
+    if "priority" in df:
+        df["priority"] = pd.to_numeric(df["priority"], errors="coerce").fillna(0).astype(np.int64)
+    else:
+        df["priority"] = np.zeros(len(df), dtype=np.int64)
+    for col in ("incident_id", "n_units"):
+        if col not in df:
+            df[col] = np.arange(len(df)) if col == "incident_id" else 0
+    for col in ("kind", "first_unit", "source"):
+        df[col] = df[col].astype(str) if col in df else ""
+    df["response_s"] = df["t_arrive"] - df["t_call"]
+    return df.reset_index(drop=True)
+
+
+def _empty_figure(title: str, message: str = "no data") -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        height=260,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {
+                "text": message,
+                "showarrow": False,
+                "font": {"size": 16},
+                "x": 0.5,
+                "y": 0.5,
+                "xref": "paper",
+                "yref": "paper",
+            }
+        ],
+    )
+    return fig
+
+
+def priority_targets(incidents: pd.DataFrame, summary_priorities: Mapping | None = None) -> dict[int, float]:
+    """Target response time (s) per priority: the summary's ``target_s``, else the median of ``target_s``."""
+    out: dict[int, float] = {}
+    for key, rec in (summary_priorities or {}).items():
+        try:
+            value = float((rec or {}).get("target_s"))
+            if math.isfinite(value):
+                out[int(key)] = value
+        except (TypeError, ValueError):
+            continue
+    df = normalise_incidents(incidents)
+    for prio, grp in df.groupby("priority", sort=True):
+        if int(prio) not in out and grp["target_s"].notna().any():
+            out[int(prio)] = float(grp["target_s"].median())
+    return out
+
+
+def response_ecdf_figure(
+    incidents: pd.DataFrame, targets: Mapping[int, float] | None = None, *, max_points: int = 400
+) -> go.Figure:
+    """ECDF of response time (t_arrive - t_call, minutes) per priority over the served calls (as the
+    summary's ``within_target``), with a dashed vertical line at each priority's target; the legend
+    names the number of calls and of unserved calls."""
+    title = "Response time by priority (share of served calls reached within x minutes)"
+    df = normalise_incidents(incidents)
+    targets = dict(targets or {})
+    if df.empty or not df["response_s"].notna().any():
+        return _empty_figure(title, "no incident reached a unit")
+    fig = go.Figure()
+    for prio, grp in df.groupby("priority", sort=True):
+        resp = np.sort(grp["response_s"].dropna().to_numpy(float)) / 60.0
+        if resp.size == 0:
+            continue
+        share = np.arange(1, resp.size + 1) / resp.size
+        unserved = len(grp) - resp.size
+        if resp.size > max_points:  # keep the curve shape, drop most points
+            idx = np.unique(np.linspace(0, resp.size - 1, max_points).round().astype(int))
+            resp, share = resp[idx], share[idx]
+        colour = priority_colour(prio)
+        fig.add_trace(
+            go.Scatter(
+                x=resp,
+                y=share,
+                mode="lines",
+                line={"shape": "hv", "color": colour},
+                name=f"P{prio} ({len(grp):,} calls" + (f", {unserved:,} unserved)" if unserved else ")"),
+                hovertemplate="%{x:.1f} min: %{y:.1%}<extra>P" + str(prio) + "</extra>",
+            )
+        )
+        if prio in targets:
+            fig.add_vline(
+                x=targets[prio] / 60.0,
+                line={"color": colour, "dash": "dash", "width": 1.5},
+                annotation_text=f"P{prio} target",
+                annotation_font_color=colour,
+            )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title,
+        height=420,
+        xaxis_title="minutes from call",
+        yaxis={"title": "share of calls", "tickformat": ".0%", "range": [0, 1.02]},
+    )
+    return fig
+
+
+def stage_breakdown(incidents: pd.DataFrame) -> pd.DataFrame:
+    """Mean seconds per stage (columns in ``STAGES`` order) per priority plus an ``"all"`` row.
+
+    Each stage mean is over the incidents that reached both of its timestamps."""
+    df = normalise_incidents(incidents)
+    labels = [name for name, _, _ in STAGES]
+    for name, start, end in STAGES:
+        df[name] = df[end] - df[start]
+    rows: dict[str, list[float]] = {}
+    groups = [(f"P{p}", g) for p, g in df.groupby("priority", sort=True)] + [("all", df)]
+    for key, grp in groups:
+        rows[key] = [float(grp[name].mean()) if grp[name].notna().any() else float("nan") for name in labels]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=labels)
+
+
+def stage_breakdown_figure(incidents: pd.DataFrame) -> go.Figure:
+    """Stacked horizontal bars of mean seconds per stage, one bar per priority (and all calls)."""
+    title = "Where the time goes: mean seconds per stage"
+    table = stage_breakdown(incidents)
+    if not table.notna().any().any():
+        return _empty_figure(title)
+    fig = go.Figure()
+    for stage in table.columns:
+        values = table[stage].fillna(0.0)
+        fig.add_trace(
+            go.Bar(
+                y=list(table.index),
+                x=values.to_numpy(float),
+                orientation="h",
+                name=stage,
+                marker_color=STAGE_COLOURS.get(stage),
+                hovertemplate="%{y} " + stage + ": %{x:.0f} s<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title,
+        barmode="stack",
+        height=140 + 40 * len(table),
+        xaxis_title="seconds",
+        yaxis={"autorange": "reversed"},
+    )
+    return fig
+
+
+def waiting_for_unit(incidents: pd.DataFrame, duration_s: float, *, bins: int = 1440) -> pd.DataFrame:
+    """Calls waiting for a unit (t_ready <= t < t_dispatch; never dispatched counts to the end), as the
+    maximum within each of ``bins`` equal time bins: columns ``t_s`` (bin start), ``waiting``."""
+    df = normalise_incidents(incidents)
+    ready = df["t_ready"].to_numpy(float)
+    ok = np.isfinite(ready)
+    start, end = ready[ok], df["t_dispatch"].to_numpy(float)[ok]
+    horizon = float(duration_s) if duration_s and math.isfinite(duration_s) and duration_s > 0 else 0.0
+    horizon = max(horizon, float(np.nanmax(start)) + 1.0 if start.size else 0.0, 1.0)
+    end = np.where(np.isfinite(end), end, horizon)
+    edges = np.linspace(0.0, horizon, bins + 1)
+    times = np.concatenate([start, end])
+    steps = np.concatenate([np.ones(start.size), -np.ones(end.size)])
+    order = np.lexsort((steps, times))  # at equal times leave before arriving
+    times, level = times[order], np.cumsum(steps[order])
+    # level at each bin start, then the max of any level reached inside the bin
+    at_edge = np.searchsorted(times, edges[:-1], side="right") - 1
+    waiting = np.where(at_edge >= 0, level[np.clip(at_edge, 0, None)] if level.size else 0.0, 0.0)
+    if times.size:
+        in_bin = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, bins - 1)
+        np.maximum.at(waiting, in_bin, level)
+    return pd.DataFrame({"t_s": edges[:-1], "waiting": np.maximum(waiting, 0).astype(np.int64)})
+
+
+def calls_and_queue_figure(incidents: pd.DataFrame, duration_s: float) -> go.Figure:
+    """Calls per hour (stacked by priority) and the number of calls waiting for a unit."""
+    title = "Calls per hour and calls waiting for a unit"
+    df = normalise_incidents(incidents)
+    if df.empty or not df["t_call"].notna().any():
+        return _empty_figure(title, "no calls")
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    hour = np.floor(df["t_call"] / 3600.0)
+    n_hours = int(max(math.ceil((duration_s or 0) / 3600.0), np.nanmax(hour) + 1))
+    for prio, grp_hour in hour.groupby(df["priority"], sort=True):
+        counts = np.bincount(grp_hour.dropna().astype(np.int64).clip(0, n_hours - 1), minlength=n_hours)
+        fig.add_trace(
+            go.Bar(
+                x=np.arange(n_hours) + 0.5,
+                y=counts,
+                name=f"P{prio} calls",
+                marker_color=priority_colour(prio),
+                opacity=0.75,
+                hovertemplate="hour %{x:.0f}: %{y} calls<extra>P" + str(prio) + "</extra>",
+            ),
+            secondary_y=False,
+        )
+    wait = waiting_for_unit(df, n_hours * 3600.0, bins=min(1440, max(n_hours * 60, 1)))
+    fig.add_trace(
+        go.Scatter(
+            x=wait["t_s"].to_numpy(float) / 3600.0,
+            y=wait["waiting"].to_numpy(np.int64),
+            mode="lines",
+            line={"shape": "hv", "color": "black", "width": 1.5},
+            name="waiting for a unit",
+            hovertemplate="%{x:.2f} h: %{y} waiting<extra></extra>",
+        ),
+        secondary_y=True,
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title,
+        barmode="stack",
+        height=420,
+        bargap=0.05,
+        xaxis_title="hours from start",
+    )
+    fig.update_yaxes(title_text="calls per hour", secondary_y=False)
+    fig.update_yaxes(title_text="calls waiting", secondary_y=True, rangemode="tozero", showgrid=False)
+    return fig
+
+
+def _cumulative_time(starts: np.ndarray, ends: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Total length of the intervals [starts, ends) that lies before each time in ``at``."""
+
+    def before(points: np.ndarray) -> np.ndarray:
+        points = np.sort(points)
+        csum = np.concatenate([[0.0], np.cumsum(points)])
+        k = np.searchsorted(points, at, side="right")
+        return k * at - csum[k]
+
+    return before(starts) - before(ends)
+
+
+def utilisation_by_hour(units: pd.DataFrame | None, duration_s: float) -> pd.DataFrame:
+    """Per hour, the share of on-shift unit time spent in each busy state (``BUSY_STATES``).
+
+    Columns: ``hour`` plus one column per busy state; on-shift means any state but ``off_shift``."""
+    cols = ["hour", *BUSY_STATES]
+    if units is None or units.empty or not {"state", "t_start", "t_end"} <= set(units.columns):
+        return pd.DataFrame(columns=cols)
+    start = pd.to_numeric(units["t_start"], errors="coerce").to_numpy(float)
+    end = pd.to_numeric(units["t_end"], errors="coerce").to_numpy(float)
+    horizon = float(duration_s) if duration_s and math.isfinite(duration_s) and duration_s > 0 else 0.0
+    finite = np.concatenate([start[np.isfinite(start)], end[np.isfinite(end)]])
+    horizon = max(horizon, float(finite.max()) if finite.size else 0.0)
+    if horizon <= 0:
+        return pd.DataFrame(columns=cols)
+    end = np.where(np.isfinite(end), end, horizon)
+    ok = np.isfinite(start) & (end > start)
+    state = units["state"].astype(str).to_numpy()[ok]
+    start, end = start[ok], end[ok]
+    n_hours = math.ceil(horizon / 3600.0)
+    edges = np.arange(n_hours + 1) * 3600.0
+
+    def per_hour(mask: np.ndarray) -> np.ndarray:
+        return np.diff(_cumulative_time(start[mask], end[mask], edges))
+
+    on_shift = per_hour(state != "off_shift")
+    out = {"hour": np.arange(n_hours)}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name in BUSY_STATES:
+            out[name] = np.where(on_shift > 0, per_hour(state == name) / on_shift, np.nan)
+    return pd.DataFrame(out, columns=cols)
+
+
+def utilisation_figure(units: pd.DataFrame | None, duration_s: float) -> go.Figure:
+    title = "Unit utilisation by hour (share of on-shift unit time)"
+    table = utilisation_by_hour(units, duration_s)
+    if table.empty:
+        return _empty_figure(title, "no unit data")
+    fig = go.Figure()
+    colours = {"enroute": "#41ab5d", "onscene": "#ef6548", "returning": "#bdbdbd"}
+    for name in BUSY_STATES:
+        fig.add_trace(
+            go.Bar(
+                x=table["hour"].to_numpy(float) + 0.5,
+                y=table[name].to_numpy(float),
+                name=name,
+                marker_color=colours[name],
+                hovertemplate="hour %{x:.0f}: %{y:.1%}<extra>" + name + "</extra>",
+            )
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title,
+        barmode="stack",
+        height=380,
+        bargap=0.05,
+        xaxis_title="hours from start",
+        yaxis={"title": "share of units", "tickformat": ".0%"},
+    )
+    return fig
+
+
+def network_segments(network, *, max_segments: int = 40_000) -> tuple[list, list, str]:
+    """Road lines as (lon, lat) lists with ``None`` separators, one entry per undirected street segment.
+
+    Above ``max_segments`` minor classes (residential, service, ...) are dropped, then an even
+    deterministic stride is taken. Returns the lists and a note on what was drawn."""
+    lon = np.asarray(network.lon, dtype=float)
+    lat = np.asarray(network.lat, dtype=float)
+    u = np.asarray(network.edge_u, dtype=np.int64)
+    v = np.asarray(network.edge_v, dtype=np.int64)
+    if u.size == 0:
+        return [], [], "no roads"
+    a, b = np.minimum(u, v), np.maximum(u, v)
+    _, first = np.unique(a * max(lon.size, 1) + b, return_index=True)
+    first = np.sort(first)
+    total = first.size
+    note = f"all {total:,} street segments"
+    if total > max_segments:
+        highway = np.asarray(getattr(network, "highway", np.array([""] * u.size)), dtype=object)[first]
+        major = first[~np.isin(highway.astype(str), list(MINOR_HIGHWAYS))]
+        if 0 < major.size <= max_segments:
+            first, note = major, f"{major.size:,} of {total:,} street segments (main roads only)"
+        else:
+            pool = major if major.size else first
+            first = pool[np.unique(np.linspace(0, pool.size - 1, max_segments).round().astype(np.int64))]
+            note = f"{first.size:,} of {total:,} street segments (deterministic subsample)"
+    n = first.size
+    xs = np.full(3 * n, np.nan)
+    ys = np.full(3 * n, np.nan)
+    xs[0::3], xs[1::3] = lon[a[first]], lon[b[first]]
+    ys[0::3], ys[1::3] = lat[a[first]], lat[b[first]]
+    return _with_gaps(xs), _with_gaps(ys), note
+
+
+def _with_gaps(values: np.ndarray, digits: int = 5) -> list:
+    rounded = np.round(values, digits)
+    return [None if not math.isfinite(x) else float(x) for x in rounded.tolist()]
+
+
+def sample_incidents(incidents: pd.DataFrame, max_points: int) -> pd.DataFrame:
+    """At most ``max_points`` rows, evenly spaced in incident order (deterministic)."""
+    if len(incidents) <= max_points:
+        return incidents
+    idx = np.unique(np.linspace(0, len(incidents) - 1, max_points).round().astype(np.int64))
+    return incidents.iloc[idx]
+
+
+def _zoom_for(lon: np.ndarray, lat: np.ndarray, width_px: int = 900, height_px: int = 650) -> tuple:
+    lon0, lon1, lat0, lat1 = float(lon.min()), float(lon.max()), float(lat.min()), float(lat.max())
+    span_lon = max(lon1 - lon0, 1e-4)
+    span_lat = max(lat1 - lat0, 1e-4) / max(math.cos(math.radians((lat0 + lat1) / 2)), 0.05)
+    zoom = min(
+        math.log2(360.0 * width_px / (512.0 * span_lon)), math.log2(360.0 * height_px / (512.0 * span_lat))
+    )
+    return {"lon": (lon0 + lon1) / 2, "lat": (lat0 + lat1) / 2}, max(0.0, min(zoom - 0.2, 17.0))
+
+
+def _fmt_min(seconds: float) -> str:
+    return "-" if not math.isfinite(seconds) else f"{seconds / 60.0:.1f} min"
+
+
+def map_figure(
+    network,
+    incidents: pd.DataFrame,
+    stations: Iterable[Mapping],
+    *,
+    max_segments: int = 40_000,
+    max_points: int = 20_000,
+) -> tuple[go.Figure, str]:
+    """Roads, incidents (one trace per priority, hover text only) and stations on a tile-free map.
+
+    Returns the figure and a one-line note on what was drawn (for subsampled roads/incidents)."""
+    fig = go.Figure()
+    road_lon, road_lat, note = network_segments(network, max_segments=max_segments)
+    fig.add_trace(
+        go.Scattermap(
+            lon=road_lon,
+            lat=road_lat,
+            mode="lines",
+            name="roads",
+            hoverinfo="skip",
+            line={"color": "#b0b0b0", "width": 1},
+        )
+    )
+    df = normalise_incidents(incidents)
+    df = df[df["lon"].notna() & df["lat"].notna()]
+    shown = sample_incidents(df, max_points)
+    note += (
+        f"; {len(shown):,} of {len(df):,} incidents" if len(shown) < len(df) else f"; {len(df):,} incidents"
+    )
+    for prio, grp in shown.groupby("priority", sort=True):
+        text = [
+            f"#{i} {html.escape(k)} P{prio}<br>call {t / 3600:.2f} h, response {_fmt_min(r)}"
+            f"<br>first unit {html.escape(u)}"
+            for i, k, t, r, u in zip(
+                grp["incident_id"],
+                grp["kind"],
+                grp["t_call"],
+                grp["response_s"],
+                grp["first_unit"],
+                strict=True,
+            )
+        ]
+        fig.add_trace(
+            go.Scattermap(
+                lon=grp["lon"].round(5).to_numpy(float),
+                lat=grp["lat"].round(5).to_numpy(float),
+                mode="markers",
+                name=f"P{prio} incidents",
+                text=text,
+                hoverinfo="text",
+                marker={"size": 6, "color": priority_colour(prio), "opacity": 0.7},
+            )
+        )
+    stations = list(stations or [])
+    if stations:
+        fig.add_trace(
+            go.Scattermap(
+                lon=[float(s.get("lon", np.nan)) for s in stations],
+                lat=[float(s.get("lat", np.nan)) for s in stations],
+                mode="markers",
+                name="stations",
+                hoverinfo="text",
+                text=[html.escape(str(s.get("name", ""))) for s in stations],
+                marker={"size": 16, "color": "#08306b", "opacity": 0.9},
+            )
+        )
+    lon = np.asarray(network.lon, dtype=float)
+    lat = np.asarray(network.lat, dtype=float)
+    center, zoom = _zoom_for(lon, lat) if lon.size else ({"lon": 0.0, "lat": 0.0}, 1.0)
+    fig.update_layout(
+        template=TEMPLATE,
+        height=700,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        map={"style": "white-bg", "center": center, "zoom": zoom},
+        legend={"bgcolor": "rgba(255,255,255,0.8)"},
+        title="Map: roads, incidents, stations",
+    )
+    return fig, note
