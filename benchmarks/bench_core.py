@@ -100,7 +100,12 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     out = Path(__file__).parent / "results" / "core.json"
     out.parent.mkdir(exist_ok=True)
-    meta = {"machine": platform.machine(), "python": platform.python_version(), "cpus": 2, "calls": args.calls}
+    meta = {
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "cpus": 2,
+        "calls": args.calls,
+    }
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
 
 

@@ -97,11 +97,14 @@ def kpi_table(summary: dict) -> Table:
 
 @app.command()
 def run(
-    scenario: Annotated[str | None, typer.Argument(help="Scenario file or bundled name (default: coquimbo).")] = None,
+    scenario: Annotated[
+        str | None, typer.Argument(help="Scenario file or bundled name (default: coquimbo).")
+    ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory to write.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: the scenario's).")] = None,
     overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a scenario value: path=value, e.g. units.count=12.")
+        list[str] | None,
+        typer.Option("--set", help="Override a scenario value: path=value, e.g. units.count=12."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -176,8 +179,10 @@ def validate(
 
 @maps_app.command("info")
 def maps_info(
-    source: Annotated[str, typer.Argument(help="coquimbo, helsinki, a .osm/.osm.pbf/.graphml file, place:..., "
-                                                "or synthetic:N")],  # fmt: skip
+    source: Annotated[
+        str,
+        typer.Argument(help="coquimbo, helsinki, a .osm/.osm.pbf/.graphml file, place:..., or synthetic:N"),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Load a map and print its size, extent and what was dropped."""
@@ -203,7 +208,9 @@ def maps_info(
 def maps_import(
     file: Annotated[Path | None, typer.Argument(help="An .osm or .osm.pbf extract.")] = None,
     out_file: Annotated[Path, typer.Option("--out", help="GraphML file to write.")] = Path("city.graphml"),
-    place: Annotated[str | None, typer.Option("--place", help="Fetch 'Name, Country' with osmnx (internet).")] = None,
+    place: Annotated[
+        str | None, typer.Option("--place", help="Fetch 'Name, Country' with osmnx (internet).")
+    ] = None,
 ) -> None:
     """Import an OSM extract (or a place, with internet) into a GraphML road network."""
 

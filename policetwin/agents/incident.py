@@ -11,8 +11,19 @@ class Incident(mesa.Agent):
     Stage times are written to the model's recorder row ``row`` as they happen.
     """
 
-    __slots__ = ("row", "kind", "priority", "node", "units_needed", "on_scene_s", "assigned",
-                 "pending", "arrived", "closed", "t_ready")  # fmt: skip
+    __slots__ = (
+        "arrived",
+        "assigned",
+        "closed",
+        "kind",
+        "node",
+        "on_scene_s",
+        "pending",
+        "priority",
+        "row",
+        "t_ready",
+        "units_needed",
+    )  # fmt: skip
 
     def __init__(
         self,

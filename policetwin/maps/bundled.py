@@ -28,7 +28,7 @@ def _package_dir(package: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         msg = f"the bundled map needs the Python package {package!r}: pip install {package}"
         raise MapError(msg)
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def coquimbo_zip_path() -> Path:

@@ -68,7 +68,9 @@ def parse_yaml(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
     if node is None or data is None:
         raise ScenarioError([f"{filename}:1: (file): the scenario file is empty"])
     if not isinstance(data, dict):
-        raise ScenarioError([f"{filename}:1: (file): a scenario must be a mapping of keys, not {type(data).__name__}"])
+        raise ScenarioError(
+            [f"{filename}:1: (file): a scenario must be a mapping of keys, not {type(data).__name__}"]
+        )
     return data, _line_map(node)
 
 
@@ -150,7 +152,11 @@ def _format_error(err: dict, filename: str, lines: dict[tuple, int], overridden:
         msg = "required key is missing"
     else:
         msg = err["msg"].removeprefix("Value error, ")
-        if "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], (dict, list)):
+        if (
+            "input" in err
+            and err["type"] not in ("model_type",)
+            and not isinstance(err["input"], (dict, list))
+        ):
             msg += f" (got {err['input']!r})"
     if any(loc[: len(o)] == o for o in overridden):
         msg += " [from --set]"

@@ -27,7 +27,7 @@ def response_stats(frame: pd.DataFrame) -> dict:
     """Count, served, mean/p50/p90 response (t_arrive - t_call) and share within each call's target."""
     response = (frame["t_arrive"] - frame["t_call"]).to_numpy(dtype=float)
     served = np.isfinite(response)
-    out = {"count": int(len(frame)), "served": int(served.sum())}
+    out = {"count": len(frame), "served": int(served.sum())}
     if served.any():
         r = response[served]
         out.update(
@@ -44,7 +44,9 @@ def response_stats(frame: pd.DataFrame) -> dict:
 def stage_means(frame: pd.DataFrame) -> dict[str, float | None]:
     """Mean seconds spent in each stage of the call's life."""
     return {
-        stage: _num(float(np.nanmean(frame[b] - frame[a])) if len(frame) and frame[b].notna().any() else math.nan)
+        stage: _num(
+            float(np.nanmean(frame[b] - frame[a])) if len(frame) and frame[b].notna().any() else math.nan
+        )
         for stage, (a, b) in STAGES.items()
     }
 
@@ -98,7 +100,7 @@ def summarise(incidents: pd.DataFrame, units: pd.DataFrame, *, n_units: int, hor
         for p, group in incidents.groupby("priority", sort=True)
     }
     return {
-        "incidents": {"count": int(len(incidents)), "served": int(incidents["t_arrive"].notna().sum())},
+        "incidents": {"count": len(incidents), "served": int(incidents["t_arrive"].notna().sum())},
         "priorities": priorities,
         "overall": response_stats(incidents),
         "stages_mean_s": stage_means(incidents),

@@ -37,7 +37,9 @@ class RunResult:
     out_dir: Path | None
 
 
-def load_scenario_map(scenario: Scenario, *, filename: str = "scenario", base_dir: Path | None = None) -> RoadNetwork:
+def load_scenario_map(
+    scenario: Scenario, *, filename: str = "scenario", base_dir: Path | None = None
+) -> RoadNetwork:
     """Load the scenario's map, turning map problems into scenario problems (``file:line: map: ...``)."""
     problem = check_spec(scenario.map, base_dir=base_dir)
     try:
@@ -87,6 +89,7 @@ def simulate(
             "incidents_per_s": round(len(incidents) / sim_s, 1) if sim_s > 0 else None,
             "dispatch_decisions": model.dispatch_decisions,
             "dispatch_mean_us": round(1e6 * model.dispatch_s / max(model.dispatch_decisions, 1), 2),
+            "reverse_searches_pruned": model.pruned_searches,
             "end_s": model.env.now,
         },
     }
@@ -104,7 +107,9 @@ def write_run_dir(result: RunResult, out_dir: Path) -> Path:
         result.incidents.to_parquet(tmp / "incidents.parquet", index=False)
         result.units.to_parquet(tmp / "units.parquet", index=False)
         (tmp / "scenario.yaml").write_text(scenario_to_yaml(model.scenario), encoding="utf-8")
-        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2, allow_nan=False), encoding="utf-8")
+        (tmp / "summary.json").write_text(
+            json.dumps(result.summary, indent=2, allow_nan=False), encoding="utf-8"
+        )
         if model.scenario.outputs.report:
             from policetwin.sim.report import write_report
 
