@@ -166,18 +166,19 @@ class PoliceModel(mesa.Model):
         incident = Incident(self, row=row, kind=kind, priority=spec.priority, node=node,
                             units_needed=spec.units, on_scene_s=on_scene_s)  # fmt: skip
         self.calls_started += 1
-        self.env.process(self._call_handling(incident, handling_s))
+        request = self.takers.request()
+        request.callbacks.append(lambda _event: self._answered(incident, request, handling_s))
         return incident
 
-    def _call_handling(self, incident: Incident, handling_s: float):
-        times = self.recorder.times
-        with self.takers.request() as request:
-            yield request
-            times["t_answer"][incident.row] = self.env.now
-            if handling_s > 0:
-                yield self.env.timeout(handling_s)
+    def _answered(self, incident: Incident, request: simpy.Event, handling_s: float) -> None:
+        """A call-taker picks up: handle and triage for ``handling_s``, then free the taker and dispatch."""
+        self.recorder.times["t_answer"][incident.row] = self.env.now
+        self._after(handling_s, lambda: self._ready(incident, request))
+
+    def _ready(self, incident: Incident, request: simpy.Event) -> None:
+        self.takers.release(request)
         incident.t_ready = self.env.now
-        times["t_ready"][incident.row] = incident.t_ready
+        self.recorder.times["t_ready"][incident.row] = incident.t_ready
         self.dispatch(incident)
 
     # -------------------------------------------------------------- dispatch
