@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from enum import IntEnum
 
 import mesa
-import numpy as np
 
 
 class UnitState(IntEnum):
@@ -38,7 +38,7 @@ class PatrolUnit(mesa.Agent):
         self.node = home_node  # where the current trip started (or where the unit is)
         self.trip_start = 0.0
         self.trip_token = 0  # bumps when a trip is abandoned, so its arrival event is ignored
-        self._route: tuple[np.ndarray, np.ndarray] | None = None
+        self._route: tuple[list[int], list[float]] | None = None
 
     @property
     def available(self) -> bool:
@@ -78,10 +78,10 @@ class PatrolUnit(mesa.Agent):
             nodes = router.path_nodes(self.node, self.home_node)
             to_home = router.times_to(self.home_node)
             cum = float(to_home[self.node]) - to_home[nodes].astype(float)
-            self._route = (nodes, cum)
+            self._route = (nodes.tolist(), cum.tolist())
         nodes, cum = self._route
         elapsed = now - self.trip_start
-        i = int(np.searchsorted(cum, elapsed, side="left"))
-        if i >= nodes.size:
+        i = bisect_left(cum, elapsed)
+        if i >= len(nodes):
             return self.home_node, 0.0
-        return int(nodes[i]), float(cum[i] - elapsed)
+        return nodes[i], cum[i] - elapsed

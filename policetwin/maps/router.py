@@ -82,6 +82,13 @@ class Router:
             self._lru.popitem(last=False)
         return row
 
+    def has_full_row(self, target: int) -> bool:
+        """True when the exact row of ``target`` is cached (a query costs no search)."""
+        if self.dense and self._filled[target]:
+            return True
+        hit = self._lru.get(target)
+        return hit is not None and hit[1] == np.inf
+
     def times_from(self, source: int) -> np.ndarray:
         """Travel time (s, float32) from ``source`` to every node; cached (meant for stations)."""
         row = self._from.get(source)

@@ -219,6 +219,8 @@ class PoliceModel(mesa.Model):
             limit = float(np.partition(idle_eta, rank - 1)[rank - 1]) + 1.0
         now = self.env.now
         eta[moving] = np.inf
+        if limit < np.inf and self.router.has_full_row(node):
+            limit = np.inf  # the exact row is at hand: bounds would cost more than they save
         if limit < np.inf:
             # ETA >= (time left to reach home) - T(node -> home): needs no route, prunes most units
             units = [self.units[candidates[j]] for j in moving.tolist()]
