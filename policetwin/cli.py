@@ -25,8 +25,8 @@ app = typer.Typer(
 )
 maps_app = typer.Typer(help="Road networks: inspect and import OSM data.", no_args_is_help=True)
 app.add_typer(maps_app, name="maps")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
 
 
@@ -41,7 +41,9 @@ def _guard(action):
     try:
         return action()
     except ScenarioError as exc:
-        _fail(exc.problems)
+        from policetwin.scenarios import locate_problems
+
+        _fail(locate_problems(exc.problems, _state.get("overrides") or ()))
     except PoliceTwinError as exc:
         _fail(f"error: {exc}")
     except (typer.Exit, typer.Abort):
@@ -101,7 +103,9 @@ def run(
         str | None, typer.Argument(help="Scenario file or bundled name (default: coquimbo).")
     ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory to write.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: the scenario's).")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="Random seed (default: the scenario's).")
+    ] = None,
     overrides: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a scenario value: path=value, e.g. units.count=12."),
@@ -112,12 +116,13 @@ def run(
 
     def action() -> None:
         from policetwin.scenarios import load_scenario, resolve_scenario_path
-        from policetwin.sim.run import load_scenario_map, simulate, write_run_dir
+        from policetwin.sim.run import check_out_dir, load_scenario_map, simulate, write_run_dir
 
+        _state["overrides"] = overrides or []
         path = resolve_scenario_path(scenario)
         sc = load_scenario(path, overrides or [])
+        target = check_out_dir(out_dir or Path("runs") / sc.name)
         network = load_scenario_map(sc, filename=str(path), base_dir=path.parent)
-        target = out_dir or Path("runs") / sc.name
         if quiet:
             result = simulate(sc, seed=seed, network=network, filename=str(path))
         else:
@@ -150,27 +155,24 @@ def validate(
     """Check scenarios (schema, map, stations): exit 0, or exit 2 with one line per problem."""
 
     def action() -> None:
-        from policetwin.scenarios import load_scenario, resolve_scenario_path
-        from policetwin.sim.demand import node_weights
-        from policetwin.sim.model import PoliceModel
+        from policetwin.maps import Snapper
+        from policetwin.scenarios import load_scenario, locate_problems, resolve_scenario_path
+        from policetwin.sim.model import map_problems
         from policetwin.sim.run import load_scenario_map
 
+        _state["overrides"] = overrides or []
         problems: list[str] = []
         for name in scenarios:
             path = resolve_scenario_path(name)
             try:
                 sc = load_scenario(path, overrides or [])
                 network = load_scenario_map(sc, filename=str(path), base_dir=path.parent)
-                model = PoliceModel.__new__(PoliceModel)  # only the map checks, no demand drawn
-                model.scenario, model.network = sc, network
-                from policetwin.maps import Snapper
-
-                model.snapper = Snapper(network)
-                model._snap_stations(str(path))
-                node_weights(sc.demand, model.snapper, filename=str(path))
+                found = map_problems(sc, network, Snapper(network), filename=str(path))
+                if found:
+                    raise ScenarioError(found)
                 out.print(f"{path}: ok ({sc.name}, map {network.name}, {network.n_nodes} nodes)")
             except ScenarioError as exc:
-                problems.extend(exc.problems)
+                problems.extend(locate_problems(exc.problems, overrides or []))
         if problems:
             _fail(problems)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS_S = {
@@ -27,7 +28,7 @@ _UNITS_S = {
     "week": 604800.0,
     "weeks": 604800.0,
 }
-_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+)\s*")
+_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z]+)\s*")
 
 
 def parse_duration(value: object) -> float:
@@ -38,10 +39,12 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like 90s, 15min, 2h or 30d, got {value!r}")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"a duration must be finite, got {value!r}")
         return float(value)
     if isinstance(value, str):
         text = value.strip().lower()
-        if text and re.fullmatch(r"\d+(?:\.\d*)?", text):
+        if text and re.fullmatch(r"[0-9]+(?:\.[0-9]*)?", text):
             return float(text)
         pos, total = 0, 0.0
         while pos < len(text):

@@ -3,6 +3,7 @@
 from policetwin.scenarios.loader import (
     bundled_scenarios,
     load_scenario,
+    locate_problems,
     resolve_scenario_path,
     scenario_from_text,
     scenario_sha256,
@@ -14,6 +15,7 @@ __all__ = [
     "Scenario",
     "bundled_scenarios",
     "load_scenario",
+    "locate_problems",
     "resolve_scenario_path",
     "scenario_from_text",
     "scenario_sha256",

@@ -6,6 +6,7 @@ Problems are formatted ``file:line: field.path: message``. YAML is always safe-l
 from __future__ import annotations
 
 import hashlib
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,7 @@ def apply_override(data: dict, assignment: str) -> tuple:
             target[key_used] = value
         else:
             if isinstance(target, dict) and key_used not in target:
-                target[key_used] = {}
+                target[key_used] = [] if keys[i + 1].isdigit() else {}
             target = target[key_used]
     return tuple(path)
 
@@ -178,7 +179,22 @@ def load_scenario(source: str | Path | None, overrides: list[str] | tuple[str, .
         raise ScenarioError([f"{filename}:0: (file): no such file (bundled scenarios: {names})"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([f"{filename}:0: (file): cannot read: {exc}"]) from None
-    return scenario_from_text(text, filename, overrides)
+    scenario = scenario_from_text(text, filename, overrides)
+    return _absolute_map_path(scenario, path.parent)
+
+
+def _absolute_map_path(scenario: Scenario, base_dir: Path) -> Scenario:
+    """Map files named relative to the scenario file become absolute, so resolved copies still work."""
+    from policetwin.maps.load import describe_spec
+
+    if describe_spec(scenario.map) != "file" or Path(scenario.map).expanduser().is_absolute():
+        return scenario
+    candidate = Path(scenario.map).expanduser()
+    if not candidate.exists() and (base_dir / candidate).exists():
+        candidate = base_dir / candidate
+    if candidate.exists():
+        return scenario.model_copy(update={"map": str(candidate.resolve())})
+    return scenario
 
 
 def scenario_from_text(text: str, filename: str, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
@@ -190,6 +206,35 @@ def scenario_from_text(text: str, filename: str, overrides: list[str] | tuple[st
     except ValidationError as exc:
         problems = [_format_error(e, filename, lines, overridden) for e in exc.errors()]
         raise ScenarioError(problems) from None
+
+
+_UNLOCATED = re.compile(r"^(?P<file>.*):0: (?P<field>[\w.]+): (?P<msg>.*)$")
+
+
+def locate_problems(problems: list[str], overrides: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Give problems found after validation (map, stations, hotspots: ``file:0: field: ...``) their YAML line."""
+    cache: dict[str, dict[tuple, int]] = {}
+    located = []
+    for problem in problems:
+        m = _UNLOCATED.match(problem)
+        if m and Path(m["file"]).is_file():
+            if m["file"] not in cache:
+                try:
+                    data, lines = parse_yaml(Path(m["file"]).read_text(encoding="utf-8"), m["file"])
+                    overridden = {apply_override(data, item) for item in overrides}
+                except ScenarioError:
+                    lines, overridden = {}, set()
+                cache[m["file"]] = lines
+                cache[m["file"] + "\0set"] = overridden  # type: ignore[assignment]
+            lines = cache[m["file"]]
+            path = tuple(int(p) if p.isdigit() else p for p in m["field"].split("."))
+            probe = path
+            while probe and probe not in lines:
+                probe = probe[:-1]
+            tag = " [from --set]" if any(path[: len(o)] == o for o in cache[m["file"] + "\0set"]) else ""
+            problem = f"{m['file']}:{lines.get(probe, 1)}: {m['field']}: {m['msg']}{tag}"
+        located.append(problem)
+    return located
 
 
 def scenario_to_yaml(scenario: Scenario) -> str:

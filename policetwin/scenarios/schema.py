@@ -18,7 +18,7 @@ Lat = Annotated[float, Field(ge=-90, le=90)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Distribution(_Strict):

@@ -29,6 +29,23 @@ MAX_SNAP_M = 2000.0
 WARM_CALLS_PER_NODE = 8
 
 
+def map_problems(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str) -> list[str]:
+    """Problems that need the map to be seen: stations or hotspots outside it (all of them at once)."""
+    stations = scenario.stations
+    _, dist = snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
+    problems = [
+        f"{filename}:0: stations.{i}: station {s.name!r} at ({s.lon}, {s.lat}) is outside the map "
+        f"{network.name!r} (nearest road node {d / 1000:.1f} km away; map bbox {network.bbox()})"
+        for i, (s, d) in enumerate(zip(stations, dist, strict=True))
+        if d > MAX_SNAP_M
+    ]
+    try:
+        node_weights(scenario.demand, snapper, filename=filename)
+    except ScenarioError as exc:
+        problems.extend(exc.problems)
+    return problems
+
+
 def stream(seed: int, name: str) -> np.random.Generator:
     """An independent, reproducible random stream for one purpose (common random numbers)."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAMS[name],)))
@@ -102,16 +119,11 @@ class PoliceModel(mesa.Model):
 
     # ----------------------------------------------------------------- setup
     def _snap_stations(self, filename: str) -> np.ndarray:
-        stations = self.scenario.stations
-        nodes, dist = self.snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
-        problems = [
-            f"{filename}:0: stations.{i}: station {s.name!r} at ({s.lon}, {s.lat}) is outside the map "
-            f"{self.network.name!r} (nearest road node {d / 1000:.1f} km away; map bbox {self.network.bbox()})"
-            for i, (s, d) in enumerate(zip(stations, dist, strict=True))
-            if d > MAX_SNAP_M
-        ]
+        problems = map_problems(self.scenario, self.network, self.snapper, filename=filename)
         if problems:
             raise ScenarioError(problems)
+        stations = self.scenario.stations
+        nodes, _ = self.snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
         return nodes
 
     def _make_units(self) -> list[PatrolUnit]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from policetwin import __version__
-from policetwin.errors import MapError, ScenarioError
+from policetwin.errors import MapError, PoliceTwinError, ScenarioError
 from policetwin.maps import RoadNetwork, load_map
 from policetwin.maps.load import check_spec
 from policetwin.scenarios import Scenario, scenario_sha256, scenario_to_yaml
@@ -61,6 +61,8 @@ def simulate(
 ) -> RunResult:
     """Run the scenario in memory and compute its KPIs (no files written)."""
     started = time.perf_counter()
+    if seed is not None and seed != scenario.seed:
+        scenario = scenario.model_copy(update={"seed": int(seed)})  # the resolved scenario repeats this run
     network = network or load_scenario_map(scenario, filename=filename, base_dir=base_dir)
     setup_start = time.perf_counter()
     model = PoliceModel(scenario, seed=seed, network=network, filename=filename)
@@ -97,9 +99,30 @@ def simulate(
     return RunResult(summary=summary, incidents=incidents, units=units, model=model, out_dir=None)
 
 
+def check_out_dir(out_dir: Path) -> Path:
+    """Refuse output paths that would destroy something that is not an earlier run directory."""
+    out_dir = Path(out_dir).expanduser().absolute()
+    if not out_dir.name or out_dir.name in (".", ".."):
+        raise PoliceTwinError(f"--out {out_dir}: give a directory name for the run, e.g. runs/baseline")
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise PoliceTwinError(f"--out {out_dir}: exists and is not a directory")
+        if any(out_dir.iterdir()) and not (out_dir / "summary.json").is_file():
+            raise PoliceTwinError(
+                f"--out {out_dir}: exists and is not an earlier run directory (no summary.json); "
+                "refusing to replace it"
+            )
+    for parent in out_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise PoliceTwinError(f"--out {out_dir}: {parent} is a file, not a directory")
+            break
+    return out_dir
+
+
 def write_run_dir(result: RunResult, out_dir: Path) -> Path:
-    """Write the run directory atomically; an existing directory at ``out_dir`` is replaced."""
-    out_dir = Path(out_dir)
+    """Write the run directory atomically; an earlier run directory at ``out_dir`` is replaced."""
+    out_dir = check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
