@@ -78,7 +78,7 @@ class PatrolUnit(mesa.Agent):
             nodes = router.path_nodes(self.node, self.home_node)
             to_home = router.times_to(self.home_node)
             cum = float(to_home[self.node]) - to_home[nodes].astype(float)
-            self._route = (nodes.tolist(), cum.tolist())
+            self._route = (nodes.tolist(), cum.tolist())  # plain lists: bisect beats numpy on short routes
         nodes, cum = self._route
         elapsed = now - self.trip_start
         i = bisect_left(cum, elapsed)

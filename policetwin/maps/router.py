@@ -54,6 +54,7 @@ class Router:
         self._lru_rows = int(lru_rows)
         self._from: dict[int, np.ndarray] = {}
         self._succ: dict[int, np.ndarray] = {}
+        self._succ_lists: dict[int, list[int]] = {}
         self.dijkstra_calls = 0
 
     def times_to(self, target: int, *, limit_s: float = np.inf) -> np.ndarray:
@@ -138,14 +139,20 @@ class Router:
 
     def path_nodes(self, source: int, target: int) -> np.ndarray:
         """Node indices of a fastest path from ``source`` to ``target`` (both included)."""
-        succ = self.successors_to(target)
-        nodes = [int(source)]
-        while nodes[-1] != target:
-            nxt = int(succ[nodes[-1]])
-            if nxt < 0 or len(nodes) > self.n_nodes:
+        succ = self._succ_lists.get(target)
+        if succ is None:
+            succ = self.successors_to(target).tolist()
+            if len(self._succ_lists) > 64:
+                self._succ_lists.clear()
+            self._succ_lists[target] = succ
+        node = int(source)
+        nodes = [node]
+        while node != target:
+            node = succ[node]
+            if node < 0 or len(nodes) > self.n_nodes:
                 msg = f"no path from node index {source} to {target}"
                 raise ValueError(msg)
-            nodes.append(nxt)
+            nodes.append(node)
         return np.asarray(nodes, dtype=np.int64)
 
     def path(self, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:

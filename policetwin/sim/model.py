@@ -6,6 +6,7 @@ unit(s) chosen by the policy -> event-driven travel -> on scene -> unit free (ne
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -221,47 +222,50 @@ class PoliceModel(mesa.Model):
         """
         if self.router is None:
             return np.zeros(candidates.size)
+        returning = self.unit_returning[candidates]
         eta = self.station_rows[self.unit_station[candidates], node].astype(float)
-        moving = np.flatnonzero(self.unit_returning[candidates])
-        if not moving.size:
+        moving = np.flatnonzero(returning).tolist()
+        if not moving:
             return eta
         limit = np.inf
-        if rank is not None and candidates.size - moving.size >= rank:
-            idle_eta = eta[~self.unit_returning[candidates]]
-            limit = float(np.partition(idle_eta, rank - 1)[rank - 1]) + 1.0
+        n_idle = candidates.size - len(moving)
+        if rank is not None and n_idle >= rank and not self.router.has_full_row(node):
+            idle_eta = eta[~returning]
+            limit = float(idle_eta.min() if rank == 1 else np.partition(idle_eta, rank - 1)[rank - 1]) + 1.0
         now = self.env.now
-        eta[moving] = np.inf
-        if limit < np.inf and self.router.has_full_row(node):
-            limit = np.inf  # the exact row is at hand: bounds would cost more than they save
-        if limit < np.inf:
-            # ETA >= (time left to reach home) - T(node -> home): needs no route, prunes most units
-            units = [self.units[candidates[j]] for j in moving.tolist()]
-            origin = np.fromiter((u.node for u in units), dtype=np.int64, count=len(units))
-            started = np.fromiter((u.trip_start for u in units), dtype=float, count=len(units))
-            station = self.unit_station[candidates[moving]]
-            left = self.station_to_rows[station, origin] - (now - started)
-            moving = moving[left - self.station_to_rows[station, node] < limit]
-            if not moving.size:
-                self.pruned_searches += 1
-                return eta
-        positions = [self.units[candidates[j]].position(now) for j in moving.tolist()]
-        nxt = np.fromiter((p[0] for p in positions), dtype=np.int64, count=len(positions))
-        offset = np.fromiter((p[1] for p in positions), dtype=float, count=len(positions))
-        if limit < np.inf:
-            station = self.unit_station[candidates[moving]]
-            lower = np.maximum.reduce([
-                self.station_rows[station, node] - self.station_rows[station, nxt],
-                self.station_to_rows[station, nxt] - self.station_to_rows[station, node],
-                np.hypot(self.network.x[nxt] - self.network.x[node], self.network.y[nxt] - self.network.y[node])
-                / self.top_speed_mps,
-            ])  # fmt: skip
-            hopeful = offset + lower < limit
-            if not hopeful.any():
-                self.pruned_searches += 1
-                return eta
-            moving, nxt, offset = moving[hopeful], nxt[hopeful], offset[hopeful]
+        units = self.units
+        hopeful: list[tuple[int, int, float]] = []
+        if limit == np.inf:
+            for j in moving:
+                nxt, offset = units[candidates[j]].position(now)
+                hopeful.append((j, nxt, offset))
+        else:
+            x, y, top = self.network.x, self.network.y, self.top_speed_mps
+            for j in moving:
+                unit = units[candidates[j]]
+                to_home = self.station_to_rows[unit.station]
+                to_call_home = float(to_home[node])
+                # ETA >= (time left to reach home) - T(node -> home): needs no route, prunes most units
+                if float(to_home[unit.node]) - (now - unit.trip_start) - to_call_home >= limit:
+                    eta[j] = np.inf
+                    continue
+                nxt, offset = unit.position(now)
+                from_home = self.station_rows[unit.station]
+                lower = max(
+                    float(from_home[node]) - float(from_home[nxt]),
+                    float(to_home[nxt]) - to_call_home,
+                    math.hypot(x[nxt] - x[node], y[nxt] - y[node]) / top,
+                )
+                if offset + lower >= limit:
+                    eta[j] = np.inf
+                    continue
+                hopeful.append((j, nxt, offset))
+        if not hopeful:
+            self.pruned_searches += 1
+            return eta
         row = self.router.times_to(node, limit_s=limit)
-        eta[moving] = row[nxt] + offset
+        for j, nxt, offset in hopeful:
+            eta[j] = row[nxt] + offset
         return eta
 
     def _travel_s(self, from_node: int, to_node: int) -> float:
