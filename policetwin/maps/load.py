@@ -23,7 +23,7 @@ from policetwin.errors import MapError
 from policetwin.maps.bundled import BUNDLED_CITIES, helsinki_pbf_path, load_coquimbo
 from policetwin.maps.network import RoadNetwork
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _ARRAYS = ("node_id", "lon", "lat", "x", "y", "edge_u", "edge_v", "length_m", "maxspeed_kph")
 
 

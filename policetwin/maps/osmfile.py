@@ -26,6 +26,7 @@ import numpy as np
 
 from policetwin.errors import MapError
 from policetwin.maps.network import RoadNetwork, build_network
+from policetwin.maps.simplify import is_strongly_connected, simplify_network
 from policetwin.maps.speeds import normalise_highway, parse_maxspeed_kph
 
 EARTH_RADIUS_M = 6_371_009.0  # mean Earth radius, as osmnx uses
@@ -87,12 +88,16 @@ _XML_WAY_TAGS = ("highway", "oneway", "junction", "maxspeed")
 # --------------------------------------------------------------------------------------------------
 
 
-def load_osm_file(path: Path, *, name: str | None = None) -> RoadNetwork:
+def load_osm_file(path: Path, *, name: str | None = None, simplify: bool = True) -> RoadNetwork:
     """Car network of an ``.osm.pbf`` / ``.pbf`` (pyrosm) or ``.osm`` XML file.
 
-    One-way streets give one directed edge per segment, others two. ``name`` defaults to the file
-    stem (``campo-grande`` for ``campo-grande.osm.pbf``). Raises :class:`MapError` (one line, naming
-    the file) for a missing, empty, corrupt or non-OSM file, or one without drivable roads.
+    One-way streets give one directed edge per segment, others two. With ``simplify`` (the default) the
+    largest strongly connected part is then topologically simplified like ``osmnx.simplify_graph``
+    (:func:`~policetwin.maps.simplify.simplify_network`: interstitial way nodes are contracted away,
+    base travel times between the remaining nodes are unchanged); ``simplify=False`` keeps every way node.
+    ``name`` defaults to the file stem (``campo-grande`` for ``campo-grande.osm.pbf``). Raises
+    :class:`MapError` (one line, naming the file) for a missing, empty, corrupt or non-OSM file, or one
+    without drivable roads.
     """
     path = Path(path)
     if not path.is_file():
@@ -119,7 +124,7 @@ def load_osm_file(path: Path, *, name: str | None = None) -> RoadNetwork:
     if segments["u"].size == 0:
         raise MapError(f"{path}: no drivable roads found in this {fmt} file")
     eu, ev, length, highway, maxspeed = _directed_edges(segments)
-    return build_network(
+    network = build_network(
         name=name or _file_stem(path),
         source=f"OpenStreetMap {fmt} file {path.name} (ODbL)",
         node_id=nodes["id"],
@@ -131,6 +136,11 @@ def load_osm_file(path: Path, *, name: str | None = None) -> RoadNetwork:
         highway=highway,
         maxspeed_kph=maxspeed,
     )
+    if simplify:
+        network = simplify_network(network)
+        if not is_strongly_connected(network):  # contraction preserves it: this would be a bug
+            raise MapError(f"{path}: the simplified road network is not strongly connected")
+    return network
 
 
 def _file_stem(path: Path) -> str:

@@ -68,8 +68,10 @@ def simplify_network(network: RoadNetwork) -> RoadNetwork:
         loops = np.flatnonzero(tail == head)
         if loops.size == 0:
             break
-        middles = [_middle_node(int(first_edge), nxt, v, network.length_m) for first_edge in first]
-        middles = np.asarray(middles, dtype=np.int64)[np.isin(label[first], loops)]
+        loop_first = first[np.isin(label[first], loops)]
+        middles = np.array(
+            [_middle_node(int(e), nxt, v, network.length_m) for e in loop_first], dtype=np.int64
+        )
         if (middles < 0).all():  # only single-edge loops (self-loops in the input): nothing to split
             break
         endpoint[middles[middles >= 0]] = True
@@ -116,6 +118,13 @@ def simplify_network(network: RoadNetwork) -> RoadNetwork:
         maxspeed_kph=maxspeed[keep_edge],
         stats=stats,
     )
+
+
+def is_strongly_connected(network: RoadNetwork) -> bool:
+    """Whether every node of ``network`` can reach every other."""
+    n = network.n_nodes
+    adj = coo_matrix((np.ones(network.n_edges), (network.edge_u, network.edge_v)), shape=(n, n)).tocsr()
+    return connected_components(adj, directed=True, connection="strong")[0] == 1
 
 
 def _interstitial(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
