@@ -8,7 +8,9 @@ import mesa
 class Incident(mesa.Agent):
     """One call for service; lives in the model from the call until it is cleared.
 
-    Stage times are written to the model's recorder row ``row`` as they happen.
+    The on-scene work lasts ``on_scene_s`` from the first unit's arrival; then every unit there is
+    released together, and a unit still on its way is released when it arrives. Stage times are
+    written to the model's recorder row ``row`` as they happen.
     """
 
     __slots__ = (
@@ -47,6 +49,7 @@ class Incident(mesa.Agent):
         self.pending = 0  # dispatched units not yet cleared
         self.arrived = False  # a first unit is on scene
         self.closed = False  # the on-scene work is done: no more units wanted
+        self.on_scene_units: list = []  # units working there now
         self.t_ready = float("nan")
 
     @property

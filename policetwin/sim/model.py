@@ -293,23 +293,28 @@ class PoliceModel(mesa.Model):
     def _arrive(self, unit: PatrolUnit, incident: Incident, token: int) -> None:
         if token != unit.trip_token:
             return
-        now = self.env.now
-        unit.set_state(UnitState.onscene, now, incident.row)
         unit.node = incident.node
+        if incident.closed:  # the work ended while this unit was on its way: released on arrival
+            self._release(unit, incident)
+            return
+        unit.set_state(UnitState.onscene, self.env.now, incident.row)
+        incident.on_scene_units.append(unit)
         if not incident.arrived:
             incident.arrived = True
-            self.recorder.times["t_arrive"][incident.row] = now
+            self.recorder.times["t_arrive"][incident.row] = self.env.now
             self._after(incident.on_scene_s, lambda: self._close(incident))
-        self._after(incident.on_scene_s, lambda: self._clear(unit, incident))
 
     def _close(self, incident: Incident) -> None:
-        """The on-scene work is done: the call wants no more units."""
+        """The on-scene work (``on_scene_s`` from the first arrival) is done: release every unit there."""
         incident.closed = True
+        for unit in incident.on_scene_units:
+            self._release(unit, incident)
+        incident.on_scene_units.clear()
 
-    def _clear(self, unit: PatrolUnit, incident: Incident) -> None:
+    def _release(self, unit: PatrolUnit, incident: Incident) -> None:
         now = self.env.now
         incident.pending -= 1
-        if incident.pending == 0 and incident.closed:
+        if incident.pending == 0:
             self.recorder.times["t_clear"][incident.row] = now
             incident.remove()
         unit.set_state(UnitState.returning, now)
