@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from enum import IntEnum
 
 import mesa
@@ -38,7 +37,7 @@ class PatrolUnit(mesa.Agent):
         self.node = home_node  # where the current trip started (or where the unit is)
         self.trip_start = 0.0
         self.trip_token = 0  # bumps when a trip is abandoned, so its arrival event is ignored
-        self._route: tuple[list[int], list[float]] | None = None
+        self._walk = -1  # last node reached on the current trip home (-1: not walked yet)
 
     @property
     def available(self) -> bool:
@@ -59,13 +58,13 @@ class PatrolUnit(mesa.Agent):
         self.node = from_node
         self.trip_start = now
         self.trip_token += 1
-        self._route = None
+        self._walk = -1
 
     def position(self, now: float) -> tuple[int, float]:
         """(next node, seconds to reach it) for an available unit at time ``now``.
 
         Idle units are at home. Returning units continue to the next node of their fastest route
-        home (no U-turn mid-edge); the route comes from the station's shortest-path tree.
+        home (no U-turn mid-edge), walked along the station's shortest-path tree as time goes on.
         """
         if self.state == UnitState.idle:
             return self.home_node, 0.0
@@ -74,14 +73,15 @@ class PatrolUnit(mesa.Agent):
         router = self.model.router
         if router is None:  # instant travel
             return self.home_node, 0.0
-        if self._route is None:
-            nodes = router.path_nodes(self.node, self.home_node)
-            to_home = router.times_to(self.home_node)
-            cum = float(to_home[self.node]) - to_home[nodes].astype(float)
-            self._route = (nodes.tolist(), cum.tolist())  # plain lists: bisect beats numpy on short routes
-        nodes, cum = self._route
+        succ, to_home = router.tree_to(self.home_node)
+        if self._walk < 0:  # first question about this trip: start at its origin
+            self._walk = self.node
         elapsed = now - self.trip_start
-        i = bisect_left(cum, elapsed)
-        if i >= len(nodes):
-            return self.home_node, 0.0
-        return nodes[i], cum[i] - elapsed
+        start_left = to_home[self.node]
+        node = self._walk
+        while True:  # walk the fastest route home until the node reached at or after now
+            reached = start_left - to_home[node]
+            if reached >= elapsed or node == self.home_node:
+                self._walk = node  # time only moves on: the next question resumes here
+                return node, max(reached - elapsed, 0.0)
+            node = succ[node]

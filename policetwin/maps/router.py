@@ -54,7 +54,7 @@ class Router:
         self._lru_rows = int(lru_rows)
         self._from: dict[int, np.ndarray] = {}
         self._succ: dict[int, np.ndarray] = {}
-        self._succ_lists: dict[int, list[int]] = {}
+        self._trees: dict[int, tuple[list[int], list[float]]] = {}
         self.dijkstra_calls = 0
 
     def times_to(self, target: int, *, limit_s: float = np.inf) -> np.ndarray:
@@ -137,14 +137,22 @@ class Router:
             self._succ[target] = succ
         return succ
 
+    def tree_to(self, target: int) -> tuple[list[int], list[float]]:
+        """(next node towards ``target`` from each node, time from each node to ``target``) as lists.
+
+        Plain lists make walking a route in Python cheap; meant for the few station targets.
+        """
+        tree = self._trees.get(target)
+        if tree is None:
+            tree = (self.successors_to(target).tolist(), self.times_to(target).astype(float).tolist())
+            if len(self._trees) > 64:
+                self._trees.clear()
+            self._trees[target] = tree
+        return tree
+
     def path_nodes(self, source: int, target: int) -> np.ndarray:
         """Node indices of a fastest path from ``source`` to ``target`` (both included)."""
-        succ = self._succ_lists.get(target)
-        if succ is None:
-            succ = self.successors_to(target).tolist()
-            if len(self._succ_lists) > 64:
-                self._succ_lists.clear()
-            self._succ_lists[target] = succ
+        succ, _ = self.tree_to(target)
         node = int(source)
         nodes = [node]
         while node != target:

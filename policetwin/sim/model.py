@@ -161,14 +161,15 @@ class PoliceModel(mesa.Model):
     # ----------------------------------------------------------------- calls
     def _arrivals(self):
         env, calls = self.env, self.calls
-        for i in range(len(calls)):
-            delay = calls.t_call[i] - env.now
+        columns = zip(calls.t_call.tolist(), calls.kind.tolist(), calls.node.tolist(),
+                      calls.handling_s.tolist(), calls.on_scene_s.tolist(), strict=True)  # fmt: skip
+        for t_call, kind, node, handling_s, on_scene_s in columns:
+            delay = t_call - env.now
             if delay > 0:
                 yield env.timeout(delay)
             self.submit_call(
-                kind=int(calls.kind[i]), node=int(calls.node[i]), handling_s=float(calls.handling_s[i]),
-                on_scene_s=float(calls.on_scene_s[i]), source=calls.source,
-            )  # fmt: skip
+                kind=kind, node=node, handling_s=handling_s, on_scene_s=on_scene_s, source=calls.source
+            )
 
     def submit_call(
         self, *, kind: int, node: int, handling_s: float, on_scene_s: float, source: str
@@ -287,7 +288,8 @@ class PoliceModel(mesa.Model):
         self._after(eta_s, lambda: self._arrive(unit, incident, token))
 
     def _after(self, delay_s: float, action: Callable[[], None]) -> None:
-        event = self.env.timeout(max(delay_s, 0.0))
+        """Run ``action`` after ``delay_s`` simulated seconds (a timeout with a callback: no process)."""
+        event = self.env.timeout(delay_s if delay_s > 0 else 0.0)
         event.callbacks.append(lambda _event: action())
 
     def _arrive(self, unit: PatrolUnit, incident: Incident, token: int) -> None:
