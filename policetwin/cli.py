@@ -126,19 +126,27 @@ def run(
         if quiet:
             result = simulate(sc, seed=seed, network=network, filename=str(path))
         else:
-            with Progress(
+            # the bar starts with the first progress report, i.e. after setup: setup may fork
+            # worker processes, which is only safe while no progress thread runs
+            bar = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[sim]}"),
                 TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=True,
-            ) as bar:  # fmt: skip
-                task = bar.add_task("simulating", total=sc.duration, sim="", rate="")
-                started = time.perf_counter()
+            )  # fmt: skip
+            task: list = []
+            started = time.perf_counter()
 
-                def progress(sim_t: float, calls: int) -> None:
-                    rate = calls / max(time.perf_counter() - started, 1e-9)
-                    bar.update(task, completed=min(sim_t, sc.duration),
-                               sim=f"t={format_duration(sim_t)}", rate=f"{rate:,.0f} calls/s")  # fmt: skip
+            def progress(sim_t: float, calls: int) -> None:
+                if not task:
+                    bar.start()
+                    task.append(bar.add_task("simulating", total=sc.duration, sim="", rate=""))
+                rate = calls / max(time.perf_counter() - started, 1e-9)
+                bar.update(task[0], completed=min(sim_t, sc.duration),
+                           sim=f"t={format_duration(sim_t)}", rate=f"{rate:,.0f} calls/s")  # fmt: skip
 
+            try:
                 result = simulate(sc, seed=seed, network=network, filename=str(path), progress=progress)
+            finally:
+                bar.stop()
         write_run_dir(result, target)
         out.print(kpi_table(result.summary))
         out.print(f"run directory: {target}  (open {target / 'report.html'})" if sc.outputs.report else

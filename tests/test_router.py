@@ -231,3 +231,18 @@ def test_build_network_keeps_the_largest_strongly_connected_component(tiny_netwo
     assert router.travel_time(i[1], i[3]) == pytest.approx(10.0, abs=2 * MIN_EDGE_TIME_S)
     assert router.travel_time(i[4], i[2]) == pytest.approx(10.0, abs=2 * MIN_EDGE_TIME_S)
     assert np.isfinite(router.times_to(i[1])).all()
+
+
+def test_parallel_precompute_equals_serial_rows(coquimbo):
+    """Rows computed by forked workers in shared memory equal rows computed in this process."""
+    network, times, _, _ = coquimbo
+    targets = np.arange(0, network.n_nodes, 97)[:160]
+    serial = Router(network.n_nodes, network.edge_u, network.edge_v, times)
+    parallel = Router(network.n_nodes, network.edge_u, network.edge_v, times)
+    serial.precompute(targets, chunk=16)
+    parallel.precompute(targets, chunk=16, workers=2)
+    assert parallel.dijkstra_calls == targets.size
+    assert parallel.precompute_workers_used == 2 and serial.precompute_workers_used == 1
+    for target in targets.tolist():
+        assert parallel.has_full_row(target)
+        np.testing.assert_array_equal(parallel.times_to(target), serial.times_to(target))

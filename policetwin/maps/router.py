@@ -10,7 +10,11 @@ from the station to v" for all idle units at once. Parallel edges keep the faste
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import shared_memory
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -56,6 +60,7 @@ class Router:
         self._succ: dict[int, np.ndarray] = {}
         self._trees: dict[int, tuple[list[int], list[float]]] = {}
         self.dijkstra_calls = 0
+        self.precompute_workers_used = 0
 
     def times_to(self, target: int, *, limit_s: float = np.inf) -> np.ndarray:
         """Travel time (s, float32) from every node to ``target``; cached.
@@ -103,11 +108,22 @@ class Router:
         self.dijkstra_calls += 1
         return dijkstra(self.reverse, directed=True, indices=int(target), limit=limit_s)
 
-    def precompute(self, targets: np.ndarray | None = None, *, chunk: int = 256) -> None:
-        """Fill cache rows for ``targets`` (all nodes by default) in batched Dijkstra calls."""
+    def precompute(self, targets: np.ndarray | None = None, *, chunk: int = 256, workers: int = 1) -> None:
+        """Fill cache rows for ``targets`` (all nodes by default) in batched Dijkstra calls.
+
+        With ``workers > 1`` and a dense cache, the rows are computed by that many forked processes
+        writing into shared memory (scipy's Dijkstra holds the GIL). Forking is only done while this
+        process runs a single thread; otherwise the rows are computed here, serially.
+        """
         todo = np.arange(self.n_nodes) if targets is None else np.unique(np.asarray(targets, dtype=np.int64))
         if self.dense:
             todo = todo[~self._filled[todo]]
+        can_fork = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+        if self.dense and workers > 1 and todo.size >= 4 * chunk and can_fork:
+            self._precompute_parallel(todo, chunk=chunk, workers=workers)
+            self.precompute_workers_used = workers
+            return
+        self.precompute_workers_used = 1
         for start in range(0, todo.size, chunk):
             batch = todo[start : start + chunk]
             rows = dijkstra(self.reverse, directed=True, indices=batch)
@@ -120,6 +136,25 @@ class Router:
                     self._lru[node] = (row.astype(np.float32), np.inf)
                 while len(self._lru) > self._lru_rows:
                     self._lru.popitem(last=False)
+
+    def _precompute_parallel(self, todo: np.ndarray, *, chunk: int, workers: int) -> None:
+        shape = (todo.size, self.n_nodes)
+        shm = shared_memory.SharedMemory(create=True, size=max(int(np.prod(shape)) * 4, 1))
+        try:
+            graph = (self.reverse.indptr, self.reverse.indices, self.reverse.data, self.n_nodes)
+            jobs = [(shm.name, shape, graph, todo, start, min(start + chunk, todo.size))
+                    for start in range(0, todo.size, chunk)]  # fmt: skip
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                list(pool.map(_rows_into_shared, jobs))
+            rows = np.ndarray(shape, dtype=np.float32, buffer=shm.buf)
+            self._matrix[todo] = rows
+            self._filled[todo] = True
+            self.dijkstra_calls += todo.size
+            del rows
+        finally:
+            shm.close()
+            shm.unlink()
 
     def travel_time(self, source: int, target: int) -> float:
         """Shortest travel time source -> target in seconds."""
@@ -168,3 +203,16 @@ class Router:
         nodes = self.path_nodes(source, target)
         to_target = self.times_to(target).astype(float)
         return nodes, to_target[source] - to_target[nodes]
+
+
+def _rows_into_shared(job: tuple) -> None:
+    """Worker: reverse Dijkstra rows ``todo[start:stop]`` written into the shared float32 matrix."""
+    shm_name, shape, (indptr, indices, data, n_nodes), todo, start, stop = job
+    shm = shared_memory.SharedMemory(name=shm_name)
+    try:
+        reverse = csr_matrix((data, indices, indptr), shape=(n_nodes, n_nodes))
+        out = np.ndarray(shape, dtype=np.float32, buffer=shm.buf)
+        out[start:stop] = dijkstra(reverse, directed=True, indices=todo[start:stop])
+        del out
+    finally:
+        shm.close()

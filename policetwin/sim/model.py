@@ -7,6 +7,7 @@ unit(s) chosen by the policy -> event-driven travel -> on scene -> unit free (ne
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 
@@ -27,7 +28,7 @@ STREAMS = {"demand": 1, "service": 2, "policy": 3}
 #: A station further than this from the nearest road node is "outside the map".
 MAX_SNAP_M = 2000.0
 #: Precompute travel-time rows for all call nodes when there are at least this many calls per node.
-WARM_CALLS_PER_NODE = 8
+WARM_CALLS_PER_NODE = 25
 
 
 def map_problems(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str) -> list[str]:
@@ -149,14 +150,15 @@ class PoliceModel(mesa.Model):
     def _warm_router(self) -> None:
         """Precompute the reverse rows of all call nodes when the run is long enough to repay it.
 
-        A bounded reverse search costs ~0.1-0.5 ms per call that has a returning unit nearby; a full
-        row costs ~1-2 ms once per distinct node (batched). Long runs revisit nodes many times.
+        A bounded reverse search costs ~0.1-0.5 ms for the ~1 in 6 calls that have a returning unit
+        nearby; a full row costs ~1-2 ms once per distinct node (batched, on all cores). Long runs
+        revisit nodes many times, so from ~25 calls per node the rows pay for themselves.
         """
         if self.router is None or not self.router.dense:
             return
         targets = np.unique(self.calls.node)
         if len(self.calls) >= WARM_CALLS_PER_NODE * targets.size:
-            self.router.precompute(targets)
+            self.router.precompute(targets, workers=min(os.cpu_count() or 1, 4))
 
     # ----------------------------------------------------------------- calls
     def _arrivals(self):
