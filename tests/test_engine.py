@@ -321,3 +321,23 @@ def test_bounded_eta_search_picks_the_truly_nearest_units(grid_city):
     assert model.policy.with_returning > 120
     assert sum(bounded) > 50  # bounded searches did happen
     assert model.policy.with_cut > 80  # and returning units were cut by the lower bounds
+
+
+def test_precomputed_rows_and_bounded_searches_choose_the_same_units(coquimbo_network, monkeypatch):
+    """Dispatch with all rows precomputed (route-free pruning on exact rows) and dispatch with bounded
+    reverse searches (pruning by station and straight-line bounds) give identical incident logs."""
+    import policetwin.sim.model as engine
+    from policetwin.scenarios import load_scenario
+    from policetwin.sim.run import simulate
+
+    scenario = load_scenario(
+        "coquimbo", ["duration=1d", "demand.rate_per_hour=40", "units.count=40", "outputs.report=false"]
+    )
+    logs = {}
+    for label, threshold in (("precomputed", 0), ("bounded", 10**9)):
+        monkeypatch.setattr(engine, "WARM_CALLS_PER_NODE", threshold)
+        result = simulate(scenario, network=coquimbo_network)
+        assert result.model.router.dense
+        logs[label] = (result.incidents, result.model.pruned_searches)
+    assert logs["bounded"][1] > 0  # the bounded path really pruned searches
+    pd.testing.assert_frame_equal(logs["precomputed"][0], logs["bounded"][0])

@@ -28,7 +28,7 @@ STREAMS = {"demand": 1, "service": 2, "policy": 3}
 #: A station further than this from the nearest road node is "outside the map".
 MAX_SNAP_M = 2000.0
 #: Precompute travel-time rows for all call nodes when there are at least this many calls per node.
-WARM_CALLS_PER_NODE = 25
+WARM_CALLS_PER_NODE = 10
 
 
 def map_problems(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str) -> list[str]:
@@ -152,7 +152,7 @@ class PoliceModel(mesa.Model):
 
         A bounded reverse search costs ~0.1-0.5 ms for the ~1 in 6 calls that have a returning unit
         nearby; a full row costs ~1-2 ms once per distinct node (batched, on all cores). Long runs
-        revisit nodes many times, so from ~25 calls per node the rows pay for themselves.
+        revisit nodes many times, so from ~10 calls per node the rows pay for themselves (measured).
         """
         if self.router is None or not self.router.dense:
             return
@@ -219,9 +219,10 @@ class PoliceModel(mesa.Model):
 
         Idle units are timed from their station's forward shortest-path row (exact). A returning
         unit at next node p needs T(p -> node). With ``rank=k`` only the k nearest matter: a unit
-        whose lower bound (triangle inequality through its station, or straight-line distance at the
-        network's top speed) cannot beat the k-th best idle unit gets ``inf``; the others get exact
-        times from one reverse search bounded by that k-th best time. ``rank=None``: all exact.
+        whose lower bound (triangle inequality through its trip origin or its station, or
+        straight-line distance at the network's top speed) cannot beat the k-th best idle unit gets
+        ``inf``; the others get exact times, from the cached row of ``node`` or from one reverse
+        search bounded by that k-th best time. ``rank=None``: all exact.
         """
         if self.router is None:
             return np.zeros(candidates.size)
@@ -232,12 +233,24 @@ class PoliceModel(mesa.Model):
             return eta
         limit = np.inf
         n_idle = candidates.size - len(moving)
-        if rank is not None and n_idle >= rank and not self.router.has_full_row(node):
+        if rank is not None and n_idle >= rank:
             idle_eta = eta[~returning]
             limit = float(idle_eta.min() if rank == 1 else np.partition(idle_eta, rank - 1)[rank - 1]) + 1.0
         now = self.env.now
         units = self.units
         hopeful: list[tuple[int, int, float]] = []
+        if self.router.has_full_row(node):
+            # exact row at hand: ETA >= T(trip origin -> node) - time since leaving it (triangle
+            # inequality along the route) prunes units from far-away scenes before any route walk
+            row = self.router.times_to(node)
+            for j in moving:
+                unit = units[candidates[j]]
+                if row[unit.node] - (now - unit.trip_start) >= limit:
+                    eta[j] = np.inf
+                    continue
+                nxt, offset = unit.position(now)
+                eta[j] = row[nxt] + offset
+            return eta
         if limit == np.inf:
             for j in moving:
                 nxt, offset = units[candidates[j]].position(now)
@@ -246,17 +259,12 @@ class PoliceModel(mesa.Model):
             x, y, top = self.network.x, self.network.y, self.top_speed_mps
             for j in moving:
                 unit = units[candidates[j]]
-                to_home = self.station_to_rows[unit.station]
-                to_call_home = float(to_home[node])
-                # ETA >= (time left to reach home) - T(node -> home): needs no route, prunes most units
-                if float(to_home[unit.node]) - (now - unit.trip_start) - to_call_home >= limit:
-                    eta[j] = np.inf
-                    continue
                 nxt, offset = unit.position(now)
                 from_home = self.station_rows[unit.station]
+                to_home = self.station_to_rows[unit.station]
                 lower = max(
                     float(from_home[node]) - float(from_home[nxt]),
-                    float(to_home[nxt]) - to_call_home,
+                    float(to_home[nxt]) - float(to_home[node]),
                     math.hypot(x[nxt] - x[node], y[nxt] - y[node]) / top,
                 )
                 if offset + lower >= limit:

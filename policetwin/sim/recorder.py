@@ -99,17 +99,22 @@ class Recorder:
         return frame
 
     def units_frame(self, unit_names: list[str]) -> pd.DataFrame:
-        """The unit state-interval table (``units.parquet``)."""
+        """The unit state-interval table (``units.parquet``), by unit then time."""
         state_names = np.array([s.name for s in UnitState], dtype=object)
         units = np.frombuffer(self.u_unit, dtype=np.int32) if len(self.u_unit) else np.zeros(0, np.int32)
         states = np.frombuffer(self.u_state, dtype=np.int8) if len(self.u_state) else np.zeros(0, np.int8)
-        incident = np.frombuffer(self.u_incident, dtype=np.int64) if len(self.u_incident) else np.zeros(0)
-        frame = pd.DataFrame({
-            "unit_id": pd.array(np.array(unit_names, dtype=object)[units], dtype="string"),
-            "state": pd.array(state_names[states], dtype="string"),
-            "t_start": np.frombuffer(self.u_start, dtype=float) if len(self.u_start) else np.zeros(0),
-            "t_end": np.frombuffer(self.u_end, dtype=float) if len(self.u_end) else np.zeros(0),
-            "incident_id": pd.array(np.where(incident >= 0, incident, 0), dtype="Int64"),
+        incident = (
+            np.frombuffer(self.u_incident, dtype=np.int64) if len(self.u_incident) else np.zeros(0, np.int64)
+        )
+        t_start = np.frombuffer(self.u_start, dtype=float) if len(self.u_start) else np.zeros(0)
+        t_end = np.frombuffer(self.u_end, dtype=float) if len(self.u_end) else np.zeros(0)
+        name_rank = np.argsort(np.array(unit_names, dtype=object), kind="stable").argsort()
+        order = np.lexsort((t_start, name_rank[units])) if units.size else np.zeros(0, dtype=np.int64)
+        incident = incident[order]
+        return pd.DataFrame({
+            "unit_id": pd.array(np.array(unit_names, dtype=object)[units[order]], dtype="string"),
+            "state": pd.array(state_names[states[order]], dtype="string"),
+            "t_start": t_start[order],
+            "t_end": t_end[order],
+            "incident_id": pd.arrays.IntegerArray(incident, incident < 0),
         })  # fmt: skip
-        frame.loc[incident < 0, "incident_id"] = pd.NA
-        return frame.sort_values(["unit_id", "t_start"], kind="stable").reset_index(drop=True)
