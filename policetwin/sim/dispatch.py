@@ -13,6 +13,7 @@ Register new policies in :data:`POLICIES` (the roadmap adds beat_first, priority
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -61,11 +62,9 @@ class DispatchQueue:
 
     def __init__(self) -> None:
         self._heap: list[tuple[int, float, int, Incident]] = []
-        self.max_len = 0
 
     def push(self, incident: Incident) -> None:
         heapq.heappush(self._heap, (incident.priority, incident.t_ready, incident.row, incident))
-        self.max_len = max(self.max_len, len(self._heap))
 
     def _drop_stale(self) -> None:
         while self._heap and not self._heap[0][3].still_needs_units:
@@ -82,7 +81,9 @@ class DispatchQueue:
         return heapq.heappop(self._heap)[3] if self._heap else None
 
     def __len__(self) -> int:
+        """Entries in the queue (may include calls that no longer need units until they are popped)."""
         return len(self._heap)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Incident]:
+        """Waiting calls in dispatch order (for policies that look beyond the head of the queue)."""
         return (item[3] for item in sorted(self._heap) if item[3].still_needs_units)
