@@ -125,6 +125,9 @@ def write_run_dir(result: RunResult, out_dir: Path) -> Path:
     out_dir = check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a run directory is an ordinary one
     try:
         model = result.model
         result.incidents.to_parquet(tmp / "incidents.parquet", index=False)

@@ -1,0 +1,5 @@
+"""``python -m policetwin`` runs the command line."""
+
+from policetwin.cli import main
+
+main()
