@@ -17,17 +17,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from policetwin.errors import MapError
-from policetwin.maps import osmfile
+from policetwin.maps import osm_tags, osm_xml, osmfile
+from policetwin.maps.graphml import load_graphml, network_to_graph, save_graphml
 from policetwin.maps.load import load_map
 from policetwin.maps.network import RoadNetwork
-from policetwin.maps.osmfile import (
-    fetch_place,
-    load_graphml,
-    load_osm_file,
-    network_to_graph,
-    place_cache_path,
-    save_graphml,
-)
+from policetwin.maps.osmfile import load_osm_file
+from policetwin.maps.place import PLACE_TIMEOUT_S, fetch_place, place_cache_path
 from policetwin.maps.synthetic import synthetic_city
 
 SHARED_OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
@@ -244,7 +239,7 @@ def test_campo_grande_oneway_reverse_and_roundabouts(campo_grande_raw):
 @needs_shared
 def test_toronto_xml_matches_osmnx_directions(toronto_raw, toronto_osmnx):
     """Our XML reader gives exactly osmnx's directed edges for the drivable ways it keeps (unsimplified)."""
-    segments, _ = osmfile._read_osm_xml(SHARED_OSM / "toronto-downtown.osm")
+    segments, _ = osm_xml.read_osm_xml(SHARED_OSM / "toronto-downtown.osm")
     ways = set(segments["way_id"].tolist())
     nodes = set(toronto_raw.node_id.tolist())
     theirs = {
@@ -314,13 +309,13 @@ def test_drive_filter_matches_pyrosm():
     from pyrosm.config.osm_filters import get_osm_filter
 
     flt = get_osm_filter("driving")
-    assert set(flt["highway"]) == osmfile._EXCLUDED_HIGHWAY
-    assert set(flt["service"]) == osmfile._EXCLUDED_SERVICE
+    assert set(flt["highway"]) == osm_tags._EXCLUDED_HIGHWAY
+    assert set(flt["service"]) == osm_tags._EXCLUDED_SERVICE
     assert set(flt["area"]) == {"yes"}
-    assert tuple(flt["access"].keys) == osmfile._ACCESS_KEYS
-    assert osmfile.is_drivable({"highway": "residential", "access": "no", "motor_vehicle": "yes"})
-    assert not osmfile.is_drivable({"highway": "residential", "access": "private;delivery"})
-    assert not osmfile.is_drivable({"highway": "service", "service": "driveway"})
+    assert tuple(flt["access"].keys) == osm_tags._ACCESS_KEYS
+    assert osm_tags.is_drivable({"highway": "residential", "access": "no", "motor_vehicle": "yes"})
+    assert not osm_tags.is_drivable({"highway": "residential", "access": "private;delivery"})
+    assert not osm_tags.is_drivable({"highway": "service", "service": "driveway"})
 
 
 @pytest.mark.parametrize(
@@ -341,7 +336,7 @@ def test_drive_filter_matches_pyrosm():
     ],
 )
 def test_oneway_direction(oneway, junction, expected):
-    assert osmfile.oneway_direction(oneway, junction) == expected
+    assert osm_tags.oneway_direction(oneway, junction) == expected
 
 
 # ------------------------------------------------------------------------------------------ bad files
@@ -591,7 +586,7 @@ def test_fetch_place_converts_and_caches(helsinki, tmp_path, monkeypatch):
 
     monkeypatch.setattr(ox, "graph_from_place", fake_graph_from_place)
     net = fetch_place("Kluuvi, Helsinki", cache=tmp_path)
-    assert calls == [("Kluuvi, Helsinki", "drive", osmfile.PLACE_TIMEOUT_S)]
+    assert calls == [("Kluuvi, Helsinki", "drive", PLACE_TIMEOUT_S)]
     assert net.name == "Kluuvi, Helsinki" and "graph_from_place" in net.source
     _assert_same_network(helsinki, net)
     assert place_cache_path("Kluuvi, Helsinki", tmp_path).is_file()

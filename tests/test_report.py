@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from policetwin.sim import report_figures as rf
+from policetwin.sim import report_tables as rt
 from policetwin.sim.report import write_report
 
 N_FIGURES = 5  # response, stages, calls/queue, utilisation, map
@@ -209,7 +210,7 @@ def test_report_has_no_warnings(tmp_path):
 
 def test_stage_breakdown_matches_means():
     inc = _incidents()
-    table = rf.stage_breakdown(inc)
+    table = rt.stage_breakdown(inc)
     assert list(table.columns) == ["answer", "handling", "queue", "travel", "on_scene"]
     assert list(table.index) == ["P1", "P2", "P3", "all"]
     p2 = inc[inc["priority"] == 2]
@@ -226,7 +227,7 @@ def test_stage_breakdown_matches_means():
 
 def test_response_ecdf_targets_and_shares():
     inc = _incidents()
-    targets = rf.priority_targets(inc, {"1": {"target_s": 500.0}})
+    targets = rt.priority_targets(inc, {"1": {"target_s": 500.0}})
     assert targets == {1: 500.0, 2: 1200.0, 3: 1800.0}
     fig = rf.response_ecdf_figure(inc, targets)
     assert len(fig.data) == 3
@@ -248,20 +249,20 @@ def test_waiting_for_unit_counts():
             "t_dispatch": [200.0, 300.0, np.nan],  # the third never gets a unit
         }
     )
-    wait = rf.waiting_for_unit(inc, 400.0, bins=4)
+    wait = rt.waiting_for_unit(inc, 400.0, bins=4)
     assert wait["t_s"].tolist() == [0.0, 100.0, 200.0, 300.0]
     assert wait["waiting"].tolist() == [1, 3, 2, 1]
 
 
 def test_utilisation_by_hour():
-    table = rf.utilisation_by_hour(_units(), 7200.0)
+    table = rt.utilisation_by_hour(_units(), 7200.0)
     assert table["hour"].tolist() == [0, 1]
     # hour 0: U1 on shift (1800 s enroute), U2 off shift
     assert table.loc[0, "enroute"] == pytest.approx(0.5)
     assert table.loc[0, "onscene"] == pytest.approx(0.0)
     # hour 1: U1 on scene 3600 s, U2 idle 3600 s
     assert table.loc[1, "onscene"] == pytest.approx(0.5)
-    assert rf.utilisation_by_hour(pd.DataFrame(), 7200.0).empty
+    assert rt.utilisation_by_hour(pd.DataFrame(), 7200.0).empty
 
 
 def test_network_segments_dedupe_and_thin():

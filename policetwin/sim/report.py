@@ -1,7 +1,8 @@
 """One self-contained HTML page that explains a simulation run to a police planner.
 
 The page embeds the plotly.js bundle once (no CDN, no tile server, no external URL), so it opens
-offline. Figures come from :mod:`policetwin.sim.report_figures`; KPI figures from ``summary``.
+offline. Figures come from :mod:`policetwin.sim.report_figures` (their tables from
+:mod:`policetwin.sim.report_tables`); KPI figures from ``summary``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from policetwin.sim import report_figures as rf
+from policetwin.sim import report_tables as rt
 
 if TYPE_CHECKING:
     from policetwin.maps.network import RoadNetwork
@@ -200,7 +202,7 @@ def _kpi_section(summary: Mapping, incidents: pd.DataFrame, targets: Mapping[int
     stages = _get(summary, "stages_mean_s") or {}
     stage_rows = [
         [name.replace("_", " "), _fmt_seconds(stages.get(name) if isinstance(stages, Mapping) else None)]
-        for name, _, _ in rf.STAGES
+        for name, _, _ in rt.STAGES
     ]
     return (
         "<section><h2>Key figures</h2>"
@@ -229,7 +231,7 @@ def _duration(summary: Mapping, incidents: pd.DataFrame, units: pd.DataFrame) ->
     d = _num(_get(summary, "duration_s"))
     if d and d > 0:
         return d
-    times = [incidents[c].to_numpy(float) for c in rf.TIME_COLUMNS]
+    times = [incidents[c].to_numpy(float) for c in rt.TIME_COLUMNS]
     if units is not None and "t_end" in units:
         times.append(pd.to_numeric(units["t_end"], errors="coerce").to_numpy(float))
     flat = np.concatenate(times) if times else np.array([])
@@ -242,10 +244,10 @@ def render_report(
 ) -> str:
     """The report page as one HTML string (see :func:`write_report`)."""
     summary = summary if isinstance(summary, Mapping) else {}
-    inc = rf.normalise_incidents(incidents)
+    inc = rt.normalise_incidents(incidents)
     units = units if units is not None else pd.DataFrame()
     duration = _duration(summary, inc, units)
-    targets = rf.priority_targets(inc, _get(summary, "priorities"))
+    targets = rt.priority_targets(inc, _get(summary, "priorities"))
     title, header = _header(summary, network)
     map_fig, map_note = rf.map_figure(
         network, inc, stations, max_segments=MAX_MAP_SEGMENTS, max_points=MAX_MAP_INCIDENTS

@@ -1,0 +1,43 @@
+"""Small helpers shared by the map-file readers and writers (OSM PBF/XML, GraphML, osmnx places)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+EARTH_RADIUS_M = 6_371_009.0  # mean Earth radius, as osmnx uses
+
+
+def haversine_m(lon1, lat1, lon2, lat2) -> np.ndarray:
+    """Great-circle distance in metres (vectorised)."""
+    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(a, dtype=float)) for a in (lon1, lat1, lon2, lat2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def segment_lengths(u: np.ndarray, v: np.ndarray, nodes: dict) -> np.ndarray:
+    """Haversine length (m) of each segment ``u[i] -> v[i]`` (OSM node ids) over the ``nodes`` table
+    (``id``, ``lon``, ``lat``); NaN where an end node is not in the table (dropped by ``build_network``)."""
+    order = np.argsort(nodes["id"])
+    ids = nodes["id"][order]
+    iu = order[np.clip(np.searchsorted(ids, u), 0, ids.size - 1)]
+    iv = order[np.clip(np.searchsorted(ids, v), 0, ids.size - 1)]
+    length = haversine_m(nodes["lon"][iu], nodes["lat"][iu], nodes["lon"][iv], nodes["lat"][iv])
+    length[(nodes["id"][iu] != u) | (nodes["id"][iv] != v)] = np.nan  # dropped by build_network
+    return length
+
+
+def file_stem(path: Path) -> str:
+    """The map name of a file: its name without ``.osm.pbf`` / ``.pbf`` / ``.osm`` / ``.graphml``."""
+    name = path.name
+    for suffix in (".osm.pbf", ".pbf", ".osm", ".graphml"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] or name
+    return path.stem
+
+
+def one_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's message on one line, cut to ``limit`` characters (for :class:`MapError` texts)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
