@@ -264,16 +264,6 @@ def sample_incidents(incidents: pd.DataFrame, max_points: int) -> pd.DataFrame:
     return incidents.iloc[idx]
 
 
-def _zoom_for(lon: np.ndarray, lat: np.ndarray, width_px: int = 900, height_px: int = 650) -> tuple:
-    lon0, lon1, lat0, lat1 = float(lon.min()), float(lon.max()), float(lat.min()), float(lat.max())
-    span_lon = max(lon1 - lon0, 1e-4)
-    span_lat = max(lat1 - lat0, 1e-4) / max(math.cos(math.radians((lat0 + lat1) / 2)), 0.05)
-    zoom = min(
-        math.log2(360.0 * width_px / (512.0 * span_lon)), math.log2(360.0 * height_px / (512.0 * span_lat))
-    )
-    return {"lon": (lon0 + lon1) / 2, "lat": (lat0 + lat1) / 2}, max(0.0, min(zoom - 0.2, 17.0))
-
-
 def _fmt_min(seconds: float) -> str:
     return "-" if not math.isfinite(seconds) else f"{seconds / 60.0:.1f} min"
 
@@ -286,15 +276,17 @@ def map_figure(
     max_segments: int = 40_000,
     max_points: int = 20_000,
 ) -> tuple[go.Figure, str]:
-    """Roads, incidents (one trace per priority, hover text only) and stations on a tile-free map.
+    """Roads, incidents (one trace per priority, hover text only) and stations on a plain lon/lat plot.
 
-    Returns the figure and a one-line note on what was drawn (for subsampled roads/incidents)."""
+    A plain SVG scatter, not a WebGL map: a report opened from disk (file://) cannot start the map
+    library's web worker, and needs no tiles anyway. Equal metric scale: the y axis is stretched by
+    1/cos(latitude). Returns the figure and a one-line note on what was drawn."""
     fig = go.Figure()
     road_lon, road_lat, note = network_segments(network, max_segments=max_segments)
     fig.add_trace(
-        go.Scattermap(
-            lon=road_lon,
-            lat=road_lat,
+        go.Scatter(
+            x=road_lon,
+            y=road_lat,
             mode="lines",
             name="roads",
             hoverinfo="skip",
@@ -321,9 +313,9 @@ def map_figure(
             )
         ]
         fig.add_trace(
-            go.Scattermap(
-                lon=grp["lon"].round(5).to_numpy(float),
-                lat=grp["lat"].round(5).to_numpy(float),
+            go.Scatter(
+                x=grp["lon"].round(5).to_numpy(float),
+                y=grp["lat"].round(5).to_numpy(float),
                 mode="markers",
                 name=f"P{prio} incidents",
                 text=text,
@@ -334,9 +326,9 @@ def map_figure(
     stations = list(stations or [])
     if stations:
         fig.add_trace(
-            go.Scattermap(
-                lon=[float(s.get("lon", np.nan)) for s in stations],
-                lat=[float(s.get("lat", np.nan)) for s in stations],
+            go.Scatter(
+                x=[float(s.get("lon", np.nan)) for s in stations],
+                y=[float(s.get("lat", np.nan)) for s in stations],
                 mode="markers",
                 name="stations",
                 hoverinfo="text",
@@ -344,15 +336,17 @@ def map_figure(
                 marker={"size": 16, "color": "#08306b", "opacity": 0.9},
             )
         )
-    lon = np.asarray(network.lon, dtype=float)
     lat = np.asarray(network.lat, dtype=float)
-    center, zoom = _zoom_for(lon, lat) if lon.size else ({"lon": 0.0, "lat": 0.0}, 1.0)
+    mid_lat = float(np.nanmedian(lat)) if lat.size else 0.0
     fig.update_layout(
         template=TEMPLATE,
-        height=700,
-        margin={"l": 0, "r": 0, "t": 30, "b": 0},
-        map={"style": "white-bg", "center": center, "zoom": zoom},
+        height=750,
+        margin={"l": 40, "r": 0, "t": 40, "b": 30},
+        xaxis={"title": "longitude", "showgrid": False, "zeroline": False},
+        yaxis={"title": "latitude", "showgrid": False, "zeroline": False, "scaleanchor": "x",
+               "scaleratio": 1.0 / max(np.cos(np.radians(mid_lat)), 0.05)},
         legend={"bgcolor": "rgba(255,255,255,0.8)"},
         title="Map: roads, incidents, stations",
-    )
+        plot_bgcolor="white",
+    )  # fmt: skip
     return fig, note
