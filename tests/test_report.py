@@ -180,7 +180,7 @@ def test_report_is_offline(tmp_path):
     assert "cdn.plot.ly" not in rest
     assert "http://" not in rest and "https://" not in rest
     assert "<link" not in rest.lower()
-    assert '"type":"scattermap"' not in rest  # no WebGL map: its web worker is blocked on file://
+    assert '"white-bg"' not in rest  # no WebGL map: its web worker is blocked on file://
     assert page.count('id="plotly-bundle"') == 1
 
 
