@@ -240,7 +240,7 @@ def test_stage_times_are_ordered_and_finite(busy_run):
     assert (inc["t_dispatch"] > inc["t_ready"]).mean() > 0.2
     assert (inc["t_answer"] > inc["t_call"]).any()
     assert (inc["n_units"] == 2).any()
-    assert busy_run.model.queue.max_len >= 5
+    assert busy_run.summary["queue"]["max_waiting"] >= 5
 
 
 def test_unit_intervals_are_contiguous_and_cover_the_run(busy_run):
