@@ -1,0 +1,31 @@
+"""Every bundled scenario runs end to end through the CLI and writes a complete run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from policetwin.cli import app
+from policetwin.scenarios import bundled_scenarios
+
+
+@pytest.mark.parametrize("name", sorted(bundled_scenarios()))
+def test_bundled_scenario_smoke_runs(name: str, tmp_path: Path) -> None:
+    out = tmp_path / name
+    result = CliRunner().invoke(app, ["run", name, "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "all" in result.output  # the KPI table's overall row
+    summary = json.loads((out / "summary.json").read_text())
+    incidents = pd.read_parquet(out / "incidents.parquet")
+    assert summary["incidents"]["count"] == len(incidents) > 0
+    assert summary["overall"]["served"] == len(incidents)  # the run drains: every call is served
+    assert (out / "units.parquet").is_file() and (out / "scenario.yaml").is_file()
+    report = out / "report.html"
+    if summary["scenario_name"] != "mmc-erlang":  # the queueing check turns its report off
+        assert report.is_file() and report.stat().st_size > 1_000_000  # plotly.js is inlined
+    else:
+        assert not report.exists()
