@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 from typer.testing import CliRunner
+from yaml_text import edit, line_of
 
 from policetwin import __version__
 from policetwin.cli import app
@@ -68,20 +69,6 @@ dispatch:
 outputs:
   report: false
 """
-
-
-def line_of(text: str, needle: str) -> int:
-    """1-based number of the one line of ``text`` that is, or else contains, ``needle``."""
-    lines = text.splitlines()
-    hits = [i for i, line in enumerate(lines, start=1) if line == needle]
-    hits = hits or [i for i, line in enumerate(lines, start=1) if needle in line]
-    assert len(hits) == 1, f"{needle!r} is on lines {hits}"
-    return hits[0]
-
-
-def edit(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times"
-    return text.replace(old, new)
 
 
 def invoke(*args: str | Path):

@@ -137,24 +137,30 @@ class Router:
                 while len(self._lru) > self._lru_rows:
                     self._lru.popitem(last=False)
 
-    def _precompute_parallel(self, todo: np.ndarray, *, chunk: int, workers: int) -> None:
-        shape = (todo.size, self.n_nodes)
-        shm = shared_memory.SharedMemory(create=True, size=max(int(np.prod(shape)) * 4, 1))
-        try:
-            graph = (self.reverse.indptr, self.reverse.indices, self.reverse.data, self.n_nodes)
-            jobs = [(shm.name, shape, graph, todo, start, min(start + chunk, todo.size))
-                    for start in range(0, todo.size, chunk)]  # fmt: skip
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                list(pool.map(_rows_into_shared, jobs))
-            rows = np.ndarray(shape, dtype=np.float32, buffer=shm.buf)
-            self._matrix[todo] = rows
-            self._filled[todo] = True
-            self.dijkstra_calls += todo.size
-            del rows
-        finally:
-            shm.close()
-            shm.unlink()
+    def _precompute_parallel(
+        self, todo: np.ndarray, *, chunk: int, workers: int, slab_bytes: int = 256 * 1024**2
+    ) -> None:
+        """Rows in slabs of shared memory (bounded extra memory), filled by a pool of forked workers."""
+        graph = (self.reverse.indptr, self.reverse.indices, self.reverse.data, self.n_nodes)
+        slab_rows = max(chunk, (slab_bytes // (4 * self.n_nodes)) // chunk * chunk)
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for first in range(0, todo.size, slab_rows):
+                slab = todo[first : first + slab_rows]
+                shape = (slab.size, self.n_nodes)
+                shm = shared_memory.SharedMemory(create=True, size=max(int(np.prod(shape)) * 4, 1))
+                try:
+                    jobs = [(shm.name, shape, graph, slab, start, min(start + chunk, slab.size))
+                            for start in range(0, slab.size, chunk)]  # fmt: skip
+                    list(pool.map(_rows_into_shared, jobs))
+                    rows = np.ndarray(shape, dtype=np.float32, buffer=shm.buf)
+                    self._matrix[slab] = rows
+                    self._filled[slab] = True
+                    self.dijkstra_calls += slab.size
+                    del rows
+                finally:
+                    shm.close()
+                    shm.unlink()
 
     def travel_time(self, source: int, target: int) -> float:
         """Shortest travel time source -> target in seconds."""
