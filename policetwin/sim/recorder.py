@@ -10,10 +10,19 @@ from array import array
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from policetwin.agents.unit import UnitState
 
 INCIDENT_TIMES = ("t_call", "t_answer", "t_ready", "t_dispatch", "t_arrive", "t_clear")
+
+
+def _strings(codes: np.ndarray, names) -> pd.api.extensions.ExtensionArray:
+    """``names[codes]`` as a pandas string array, decoded by Arrow (an order faster than objects)."""
+    dictionary = pa.DictionaryArray.from_arrays(
+        pa.array(np.asarray(codes, dtype=np.int32)), pa.array([str(x) for x in names], type=pa.string())
+    )
+    return pd.arrays.ArrowStringArray(dictionary.dictionary_decode())
 
 
 class Recorder:
@@ -84,16 +93,15 @@ class Recorder:
         unit_arr = np.array([*unit_names, ""], dtype=object)
         frame = pd.DataFrame({
             "incident_id": np.arange(n, dtype=np.int64),
-            "kind": pd.array(names[kind], dtype="string"),
+            "kind": _strings(kind, names),
             "priority": priority[kind],
             **{name: self.times[name][:n].copy() for name in INCIDENT_TIMES},
             "node": node_ids[node].astype(np.int64),
             "lon": lon[node],
             "lat": lat[node],
             "n_units": self.n_units[:n].astype(np.int64),
-            "first_unit": pd.array(unit_arr[np.where(first >= 0, first, len(unit_names))], dtype="string"),
-            "source": pd.array(np.array(self.sources or ["generated"], dtype=object)[self.source[:n]],
-                               dtype="string"),
+            "first_unit": _strings(np.where(first >= 0, first, len(unit_names)), unit_arr),
+            "source": _strings(self.source[:n], self.sources or ["generated"]),
             "target_s": target[kind],
         })  # fmt: skip
         return frame
@@ -112,8 +120,8 @@ class Recorder:
         order = np.lexsort((t_start, name_rank[units])) if units.size else np.zeros(0, dtype=np.int64)
         incident = incident[order]
         return pd.DataFrame({
-            "unit_id": pd.array(np.array(unit_names, dtype=object)[units[order]], dtype="string"),
-            "state": pd.array(state_names[states[order]], dtype="string"),
+            "unit_id": _strings(units[order], unit_names),
+            "state": _strings(states[order], state_names),
             "t_start": t_start[order],
             "t_end": t_end[order],
             "incident_id": pd.arrays.IntegerArray(incident, incident < 0),
