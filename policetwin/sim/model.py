@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import mesa
 import numpy as np
@@ -117,7 +117,7 @@ class PoliceModel(mesa.Model):
         self.dispatch_s = 0.0
         self.dispatch_decisions = 0
         self.calls_started = 0
-        self.env.process(self._arrivals())
+        self._upcoming: Iterator[tuple] | None = None  # the calls, read when the run starts
 
     # ----------------------------------------------------------------- setup
     def _snap_stations(self, filename: str) -> np.ndarray:
@@ -161,16 +161,24 @@ class PoliceModel(mesa.Model):
             self.router.precompute(targets, workers=min(os.cpu_count() or 1, 4))
 
     # ----------------------------------------------------------------- calls
-    def _arrivals(self):
-        env, calls = self.env, self.calls
-        columns = zip(calls.t_call.tolist(), calls.kind.tolist(), calls.node.tolist(),
-                      calls.handling_s.tolist(), calls.on_scene_s.tolist(), strict=True)  # fmt: skip
-        for t_call, kind, node, handling_s, on_scene_s in columns:
-            delay = t_call - env.now
+    def _arrivals(self) -> Iterator[tuple]:
+        calls = self.calls
+        return zip(calls.t_call.tolist(), calls.kind.tolist(), calls.node.tolist(),
+                   calls.handling_s.tolist(), calls.on_scene_s.tolist(), strict=True)  # fmt: skip
+
+    def _next_arrival(self, pending: tuple | None = None) -> None:
+        """Submit the call that is due (if any), then every call due now, then wait for the next."""
+        source = self.calls.source
+        if pending is not None:
+            self.submit_call(kind=pending[1], node=pending[2], handling_s=pending[3], on_scene_s=pending[4],
+                             source=source)  # fmt: skip
+        for call in self._upcoming:
+            delay = call[0] - self.env.now
             if delay > 0:
-                yield env.timeout(delay)
+                self._after(delay, lambda due=call: self._next_arrival(due))
+                return
             self.submit_call(
-                kind=kind, node=node, handling_s=handling_s, on_scene_s=on_scene_s, source=calls.source
+                kind=call[1], node=call[2], handling_s=call[3], on_scene_s=call[4], source=source
             )
 
     def submit_call(
@@ -359,6 +367,9 @@ class PoliceModel(mesa.Model):
     def run(self, *, progress: Callable[[float, int], None] | None = None, chunks: int = 100) -> None:
         """Run until every call arriving before the scenario's end has been cleared."""
         duration = self.scenario.duration
+        if self._upcoming is None:
+            self._upcoming = self._arrivals()
+            self._next_arrival()
         for k in range(1, chunks + 1):
             self.env.run(until=duration * k / chunks)
             if progress is not None:
