@@ -175,7 +175,7 @@ class PoliceModel(mesa.Model):
         for call in self._upcoming:
             delay = call[0] - self.env.now
             if delay > 0:
-                self._after(delay, lambda due=call: self._next_arrival(due))
+                self._after(delay, lambda _event, due=call: self._next_arrival(due))
                 return
             self.submit_call(
                 kind=call[1], node=call[2], handling_s=call[3], on_scene_s=call[4], source=source
@@ -197,7 +197,7 @@ class PoliceModel(mesa.Model):
     def _answered(self, incident: Incident, request: simpy.Event, handling_s: float) -> None:
         """A call-taker picks up: handle and triage for ``handling_s``, then free the taker and dispatch."""
         self.recorder.times["t_answer"][incident.row] = self.env.now
-        self._after(handling_s, lambda: self._ready(incident, request))
+        self._after(handling_s, lambda _event: self._ready(incident, request))
 
     def _ready(self, incident: Incident, request: simpy.Event) -> None:
         self.takers.release(request)
@@ -303,12 +303,11 @@ class PoliceModel(mesa.Model):
         unit.set_state(UnitState.enroute, now, incident.row)
         unit.start_trip(origin, now)
         token = unit.trip_token
-        self._after(eta_s, lambda: self._arrive(unit, incident, token))
+        self._after(eta_s, lambda _event: self._arrive(unit, incident, token))
 
-    def _after(self, delay_s: float, action: Callable[[], None]) -> None:
-        """Run ``action`` after ``delay_s`` simulated seconds (a timeout with a callback: no process)."""
-        event = self.env.timeout(delay_s if delay_s > 0 else 0.0)
-        event.callbacks.append(lambda _event: action())
+    def _after(self, delay_s: float, action: Callable[[simpy.Event], None]) -> None:
+        """Call ``action(event)`` after ``delay_s`` simulated seconds (a timeout with a callback)."""
+        self.env.timeout(delay_s if delay_s > 0 else 0.0).callbacks.append(action)
 
     def _arrive(self, unit: PatrolUnit, incident: Incident, token: int) -> None:
         if token != unit.trip_token:
@@ -322,7 +321,7 @@ class PoliceModel(mesa.Model):
         if not incident.arrived:
             incident.arrived = True
             self.recorder.times["t_arrive"][incident.row] = self.env.now
-            self._after(incident.on_scene_s, lambda: self._close(incident))
+            self._after(incident.on_scene_s, lambda _event: self._close(incident))
 
     def _close(self, incident: Incident) -> None:
         """The on-scene work (``on_scene_s`` from the first arrival) is done: release every unit there."""
@@ -348,7 +347,7 @@ class PoliceModel(mesa.Model):
             self._assign_from(unit, waiting)
             return
         token = unit.trip_token
-        self._after(self._travel_s(unit.node, unit.home_node), lambda: self._home(unit, token))
+        self._after(self._travel_s(unit.node, unit.home_node), lambda _event: self._home(unit, token))
 
     def _assign_from(self, unit: PatrolUnit, incident: Incident) -> None:
         eta = self._etas(incident.node, np.array([unit.index]))[0]
