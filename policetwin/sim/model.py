@@ -94,7 +94,8 @@ class PoliceModel(mesa.Model):
         self.unit_station = np.array([u.station for u in self.units], dtype=np.int64)
         self.pruned_searches = 0
         if self.router is not None:
-            self.station_rows = np.vstack([self.router.times_from(int(n)) for n in self.station_nodes])
+            rows = [self.router.times_from(int(n)) for n in self.station_nodes]
+            self.station_rows = np.vstack(rows).astype(float)  # float64: ETAs are summed with offsets
             self.station_to_rows = np.vstack([self.router.times_to(int(n)) for n in self.station_nodes])
             edge_s = self.router.forward.data
             used = self.router.forward.tocoo()
@@ -234,16 +235,15 @@ class PoliceModel(mesa.Model):
         """
         if self.router is None:
             return np.zeros(candidates.size)
-        returning = self.unit_returning[candidates]
-        eta = self.station_rows[self.unit_station[candidates], node].astype(float)
-        moving = np.flatnonzero(returning).tolist()
-        if not moving:
+        eta = self.station_rows[:, node][self.unit_station[candidates]]
+        moving_idx = np.flatnonzero(self.unit_returning[candidates])
+        if not moving_idx.size:
             return eta
+        eta[moving_idx] = np.inf  # set below, once their position is known
+        moving = moving_idx.tolist()
         limit = np.inf
-        n_idle = candidates.size - len(moving)
-        if rank is not None and n_idle >= rank:
-            idle_eta = eta[~returning]
-            limit = float(idle_eta.min() if rank == 1 else np.partition(idle_eta, rank - 1)[rank - 1]) + 1.0
+        if rank is not None and candidates.size - len(moving) >= rank:
+            limit = float(eta.min() if rank == 1 else np.partition(eta, rank - 1)[rank - 1]) + 1.0
         now = self.env.now
         units = self.units
         hopeful: list[tuple[int, int, float]] = []
