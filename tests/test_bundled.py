@@ -29,3 +29,18 @@ def test_bundled_scenario_smoke_runs(name: str, tmp_path: Path) -> None:
         assert report.is_file() and report.stat().st_size > 1_000_000  # plotly.js is inlined
     else:
         assert not report.exists()
+
+
+def test_other_modules_can_record_extra_tables(tmp_path: Path) -> None:
+    """A module that appends rows to ``recorder.table(name)`` gets ``<name>.parquet`` in the run dir."""
+    from policetwin.scenarios import load_scenario
+    from policetwin.sim.run import simulate, write_run_dir
+
+    result = simulate(load_scenario("helsinki", ["duration=1h", "outputs.report=false"]))
+    table = result.model.recorder.table("crowd")
+    table.extend([{"t": 0.0, "edge": 1, "people": 3}, {"t": 60.0, "edge": 1, "people": 5}])
+    out = write_run_dir(result, tmp_path / "run")
+    crowd = pd.read_parquet(out / "crowd.parquet")
+    assert crowd["people"].tolist() == [3, 5]
+    with pytest.raises(ValueError, match="identifier"):
+        result.model.recorder.table("../evil")

@@ -39,11 +39,6 @@ class PatrolUnit(mesa.Agent):
         self.trip_token = 0  # bumps when a trip is abandoned, so its arrival event is ignored
         self._walk = -1  # last node reached on the current trip home (-1: not walked yet)
 
-    @property
-    def available(self) -> bool:
-        """Free for a new call: idle at the station or driving back to it."""
-        return self.state in (UnitState.idle, UnitState.returning)
-
     def set_state(self, state: UnitState, now: float, incident_id: int = -1) -> None:
         """Change state, logging the interval that ends now."""
         self.model.recorder.unit_interval(self.index, int(self.state), self.since, now, self.incident_id)

@@ -57,13 +57,6 @@ class RoadNetwork:
         speeds = self.speeds_kph(overrides_kph=overrides_kph, speed_factor=speed_factor)
         return self.length_m / (speeds / 3.6)
 
-    def index_of(self, osm_id: int) -> int:
-        """Node index of an OSM node id (``MapError`` if it is not in the network)."""
-        hits = np.flatnonzero(self.node_id == osm_id)
-        if hits.size == 0:
-            raise MapError(f"node {osm_id} is not in map {self.name!r}")
-        return int(hits[0])
-
     def bbox(self) -> tuple[float, float, float, float]:
         """(min lon, min lat, max lon, max lat)."""
         return (float(self.lon.min()), float(self.lat.min()), float(self.lon.max()), float(self.lat.max()))

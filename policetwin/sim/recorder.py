@@ -46,6 +46,14 @@ class Recorder:
         self.u_incident = array("q")
         self.extra_tables: dict[str, list[dict]] = {}
 
+    def table(self, name: str) -> list[dict]:
+        """Rows of an extra table that another module records (written as ``<name>.parquet``)."""
+        if not name.isidentifier() or name in ("incidents", "units"):
+            raise ValueError(
+                f"table name must be a plain identifier other than incidents/units, got {name!r}"
+            )
+        return self.extra_tables.setdefault(name, [])
+
     def _grow(self) -> None:
         new_cap = self._cap * 2
         for name, col in self.times.items():

@@ -132,6 +132,8 @@ def write_run_dir(result: RunResult, out_dir: Path) -> Path:
         model = result.model
         result.incidents.to_parquet(tmp / "incidents.parquet", index=False)
         result.units.to_parquet(tmp / "units.parquet", index=False)
+        for name, rows in model.recorder.extra_tables.items():  # e.g. crowd.parquet from event modules
+            pd.DataFrame(rows).to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "scenario.yaml").write_text(scenario_to_yaml(model.scenario), encoding="utf-8")
         (tmp / "summary.json").write_text(
             json.dumps(result.summary, indent=2, allow_nan=False), encoding="utf-8"
