@@ -165,7 +165,7 @@ def validate(
     def action() -> None:
         from policetwin.maps import Snapper
         from policetwin.scenarios import load_scenario, locate_problems, resolve_scenario_path
-        from policetwin.sim.model import map_problems
+        from policetwin.sim.model import check_on_map
         from policetwin.sim.run import load_scenario_map
 
         _state["overrides"] = overrides or []
@@ -175,7 +175,7 @@ def validate(
             try:
                 sc = load_scenario(path, overrides or [])
                 network = load_scenario_map(sc, filename=str(path), base_dir=path.parent)
-                found = map_problems(sc, network, Snapper(network), filename=str(path))
+                found, _ = check_on_map(sc, network, Snapper(network), filename=str(path))
                 if found:
                     raise ScenarioError(found)
                 out.print(f"{path}: ok ({sc.name}, map {network.name}, {network.n_nodes} nodes)")

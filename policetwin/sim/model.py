@@ -31,8 +31,11 @@ MAX_SNAP_M = 2000.0
 WARM_CALLS_PER_NODE = 10
 
 
-def map_problems(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str) -> list[str]:
-    """Problems that need the map to be seen: stations or hotspots outside it (all of them at once)."""
+def check_on_map(
+    scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str
+) -> tuple[list[str], np.ndarray | None]:
+    """Problems that need the map to be seen (stations or hotspots outside it, all at once), and the
+    demand weight of each node when there are none."""
     stations = scenario.stations
     _, dist = snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
     problems = [
@@ -41,11 +44,12 @@ def map_problems(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, 
         for i, (s, d) in enumerate(zip(stations, dist, strict=True))
         if d > MAX_SNAP_M
     ]
+    weights = None
     try:
-        node_weights(scenario.demand, snapper, filename=filename)
+        weights = node_weights(scenario.demand, snapper, filename=filename)
     except ScenarioError as exc:
         problems.extend(exc.problems)
-    return problems
+    return problems, (None if problems else weights)
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -84,13 +88,15 @@ class PoliceModel(mesa.Model):
                 ),
             )
         self.kinds = list(scenario.demand.kinds)
-        self.station_nodes = self._snap_stations(filename)
-        self.recorder = Recorder(log_units=scenario.outputs.units_log)
+        problems, weights = check_on_map(scenario, network, self.snapper, filename=filename)
+        if problems:
+            raise ScenarioError(problems)
+        stations = scenario.stations
+        self.station_nodes, _ = self.snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
         n_units = scenario.units.count
         self.unit_available = np.ones(n_units, dtype=bool)
         self.unit_returning = np.zeros(n_units, dtype=bool)
         self.units = self._make_units()
-        self.unit_home = np.array([u.home_node for u in self.units], dtype=np.int64)
         self.unit_station = np.array([u.station for u in self.units], dtype=np.int64)
         self.pruned_searches = 0
         if self.router is not None:
@@ -107,7 +113,6 @@ class PoliceModel(mesa.Model):
         self.policy = POLICIES[scenario.dispatch.policy]()
         self.queue = DispatchQueue()
         self.takers = simpy.Resource(self.env, capacity=scenario.call_handling.takers)
-        weights = node_weights(scenario.demand, self.snapper, filename=filename)
         self.calls: CallBatch = make_demand(scenario, weights).generate(
             duration_s=scenario.duration,
             demand_rng=stream(self.seed_value, "demand"),
@@ -121,14 +126,6 @@ class PoliceModel(mesa.Model):
         self._upcoming: Iterator[tuple] | None = None  # the calls, read when the run starts
 
     # ----------------------------------------------------------------- setup
-    def _snap_stations(self, filename: str) -> np.ndarray:
-        problems = map_problems(self.scenario, self.network, self.snapper, filename=filename)
-        if problems:
-            raise ScenarioError(problems)
-        stations = self.scenario.stations
-        nodes, _ = self.snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
-        return nodes
-
     def _make_units(self) -> list[PatrolUnit]:
         stations = self.scenario.stations
         per_station = self.scenario.units.per_station
