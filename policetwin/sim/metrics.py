@@ -62,12 +62,12 @@ def unit_time_shares(units: pd.DataFrame, *, n_units: int, horizon_s: float) -> 
     start = units["t_start"].clip(upper=horizon_s)
     end = units["t_end"].clip(upper=horizon_s)
     span = (end - start).to_numpy()
-    state = units["state"].to_numpy(dtype=object)
-    on_duty = n_units * horizon_s - span[state == "off_shift"].sum()
+    state = units["state"]
+    on_duty = n_units * horizon_s - span[(state == "off_shift").to_numpy(dtype=bool)].sum()
     return {
         "count": n_units,
-        "utilisation": float(span[np.isin(state, AWAY_STATES)].sum() / on_duty),
-        "saturation_index": float(span[np.isin(state, ON_CALL_STATES)].sum() / on_duty),
+        "utilisation": float(span[state.isin(AWAY_STATES).to_numpy(dtype=bool)].sum() / on_duty),
+        "saturation_index": float(span[state.isin(ON_CALL_STATES).to_numpy(dtype=bool)].sum() / on_duty),
     }
 
 
