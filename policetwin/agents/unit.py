@@ -18,6 +18,10 @@ class UnitState(IntEnum):
     off_shift = 5
 
 
+_AVAILABLE = frozenset((UnitState.idle, UnitState.returning))  # free for a new call
+_RETURNING = UnitState.returning
+
+
 class PatrolUnit(mesa.Agent):
     """A unit that waits at its station, drives to incidents, works on scene and drives back.
 
@@ -41,9 +45,10 @@ class PatrolUnit(mesa.Agent):
 
     def set_state(self, state: UnitState, now: float, incident_id: int = -1) -> None:
         """Change state, logging the interval that ends now."""
-        self.model.recorder.unit_interval(self.index, int(self.state), self.since, now, self.incident_id)
-        self.model.unit_available[self.index] = state in (UnitState.idle, UnitState.returning)
-        self.model.unit_returning[self.index] = state == UnitState.returning
+        model, index = self.model, self.index
+        model.recorder.unit_interval(index, self.state, self.since, now, self.incident_id)
+        model.unit_available[index] = state in _AVAILABLE
+        model.unit_returning[index] = state is _RETURNING
         self.state = state
         self.since = now
         self.incident_id = incident_id
