@@ -26,8 +26,6 @@ def network_to_graph(network: RoadNetwork) -> nx.MultiDiGraph:
     Graph ``crs`` is EPSG:4326; nodes are keyed by OSM id with ``x``=lon, ``y``=lat; edges have ``length``
     (m), ``highway``, ``maxspeed`` (km/h, where known), ``speed_kph`` and ``travel_time`` (s).
     """
-    speeds = network.speeds_kph()
-    times = network.travel_times_s()
     graph = nx.MultiDiGraph(
         **{**_graph_attrs(network), "simplified": False, "policetwin_synthetic": bool(network.synthetic)}
     )
@@ -37,22 +35,27 @@ def network_to_graph(network: RoadNetwork) -> nx.MultiDiGraph:
         for nid, lon, lat in zip(ids, network.lon.tolist(), network.lat.tolist(), strict=True)
     )
     edges = []
-    for u, v, length, hw, ms, sp, tt in zip(
-        network.edge_u.tolist(),
-        network.edge_v.tolist(),
-        network.length_m.tolist(),
-        network.highway.tolist(),
-        network.maxspeed_kph.tolist(),
-        speeds.tolist(),
-        times.tolist(),
-        strict=True,
-    ):
-        data = {"length": length, "highway": str(hw), "speed_kph": sp, "travel_time": tt}
+    for u, v, length, hw, ms, sp, tt in _edge_rows(network):
+        data = {"length": length, "highway": hw, "speed_kph": sp, "travel_time": tt}
         if math.isfinite(ms):
             data["maxspeed"] = repr(ms)
         edges.append((ids[u], ids[v], data))
     graph.add_edges_from(edges)
     return graph
+
+
+def _edge_rows(network: RoadNetwork):
+    """(tail, head, length m, highway, maxspeed km/h or NaN, speed km/h, travel time s) per edge."""
+    return zip(
+        network.edge_u.tolist(),
+        network.edge_v.tolist(),
+        network.length_m.tolist(),
+        [str(hw) for hw in network.highway.tolist()],
+        network.maxspeed_kph.tolist(),
+        network.speeds_kph().tolist(),
+        network.travel_times_s().tolist(),
+        strict=True,
+    )
 
 
 def save_graphml(network: RoadNetwork, path: Path) -> Path:
@@ -121,25 +124,14 @@ def _write_graphml(network: RoadNetwork, fh) -> None:
             f'    <node id="{nid}"><data key="{kx}">{lon!r}</data><data key="{ky}">{lat!r}</data></node>\n'
         )
     k_len, k_hw, k_ms, k_sp, k_tt = (kid["edge", k] for k in _EDGE_KEYS)
-    speeds = network.speeds_kph().tolist()
-    times = network.travel_times_s().tolist()
     parallel: dict[tuple[int, int], int] = {}
-    for u, v, length, hw, ms, sp, tt in zip(
-        network.edge_u.tolist(),
-        network.edge_v.tolist(),
-        network.length_m.tolist(),
-        network.highway.tolist(),
-        network.maxspeed_kph.tolist(),
-        speeds,
-        times,
-        strict=True,
-    ):
+    for u, v, length, hw, ms, sp, tt in _edge_rows(network):
         key = parallel.get((u, v), 0)
         parallel[u, v] = key + 1
         maxspeed = f'<data key="{k_ms}">{ms!r}</data>' if math.isfinite(ms) else ""
         fh.write(
             f'    <edge source="{ids[u]}" target="{ids[v]}" id="{key}"><data key="{k_len}">{length!r}</data>'
-            f'<data key="{k_hw}">{escape(str(hw))}</data>{maxspeed}<data key="{k_sp}">{sp!r}</data>'
+            f'<data key="{k_hw}">{escape(hw)}</data>{maxspeed}<data key="{k_sp}">{sp!r}</data>'
             f'<data key="{k_tt}">{tt!r}</data></edge>\n'
         )
     for name, value in graph_attrs.items():
