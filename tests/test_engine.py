@@ -341,3 +341,39 @@ def test_precomputed_rows_and_bounded_searches_choose_the_same_units(coquimbo_ne
         logs[label] = (result.incidents, result.model.pruned_searches)
     assert logs["bounded"][1] > 0  # the bounded path really pruned searches
     pd.testing.assert_frame_equal(logs["precomputed"][0], logs["bounded"][0])
+
+
+def test_returning_unit_position_matches_a_walk_along_its_route(grid_city):
+    """PatrolUnit.position (binary lifting on the station's tree) equals a plain walk along the
+    fastest route home: the first node passed at or after now, and the seconds until then."""
+    lon0, lat0, lon1, lat1 = grid_city.bbox()
+    scenario = Scenario.model_validate({
+        "duration": "1h", "map": "synthetic:2500:1", "units": {"count": 1},
+        "stations": [{"name": "S", "lon": (lon0 + lon1) / 2, "lat": (lat0 + lat1) / 2}],
+        "demand": {"rate_per_hour": 1}, "outputs": {"report": False},
+    })  # fmt: skip
+    model = PoliceModel(scenario, network=grid_city)
+    unit = model.units[0]
+    rng = np.random.default_rng(5)
+    checked = 0
+    for origin in rng.choice(grid_city.n_nodes, size=40, replace=False).tolist():
+        nodes, cum = model.router.path(origin, unit.home_node)
+        unit.set_state(UnitState.returning, 0.0)
+        unit.start_trip(origin, 0.0)
+        for now in [*rng.uniform(0.0, cum[-1] * 1.2, size=15).tolist(), *cum[1:].tolist()]:
+            if now <= 0:
+                continue
+            got = unit.position(now)
+            if cum[-1] < now - 1e-6:  # already home
+                assert got == (unit.home_node, 0.0)
+            else:
+                i = int(np.argmax(cum >= now - 1e-6))  # first node passed at or after now
+                at_node = (
+                    abs(cum[i] - now) < 1e-6
+                )  # float32 rows: a node passed exactly now may go either way
+                assert got[0] == int(nodes[i]) or (
+                    at_node and got[0] == int(nodes[min(i + 1, nodes.size - 1)])
+                )
+                assert got[1] == pytest.approx(max(float(cum[i] - now), 0.0), abs=1e-2)
+            checked += 1
+    assert checked > 500
