@@ -157,6 +157,7 @@ def _format_error(err: dict, filename: str, lines: dict[tuple, int], overridden:
             "input" in err
             and err["type"] not in ("model_type",)
             and not isinstance(err["input"], (dict, list))
+            and not (isinstance(err["input"], str) and repr(err["input"]) in msg)  # said already
         ):
             msg += f" (got {err['input']!r})"
     if any(loc[: len(o)] == o for o in overridden):
