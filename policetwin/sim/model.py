@@ -207,7 +207,7 @@ class PoliceModel(mesa.Model):
     def dispatch(self, incident: Incident) -> None:
         """Send units to a ready call now, or queue it (partly served multi-unit calls queue too)."""
         start = time.perf_counter()
-        candidates = np.flatnonzero(self.unit_available)
+        candidates = self.unit_available.nonzero()[0]  # (np.flatnonzero is ~5x slower on this path)
         chosen: list[int] = []
         eta = np.zeros(0)
         if candidates.size:
@@ -233,7 +233,7 @@ class PoliceModel(mesa.Model):
         if self.router is None:
             return np.zeros(candidates.size)
         eta = self.station_rows[:, node][self.unit_station[candidates]]
-        moving_idx = np.flatnonzero(self.unit_returning[candidates])
+        moving_idx = self.unit_returning[candidates].nonzero()[0]
         if not moving_idx.size:
             return eta
         eta[moving_idx] = np.inf  # set below, once their position is known
