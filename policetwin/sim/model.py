@@ -75,8 +75,7 @@ class PoliceModel(mesa.Model):
         self.env = simpy.Environment()
         self.network = network
         self.snapper = Snapper(network)
-        self.instant = scenario.travel.mode == "instant"
-        if self.instant:
+        if scenario.travel.mode == "instant":
             self.router = None
         else:
             self.router = router or Router(
@@ -122,7 +121,6 @@ class PoliceModel(mesa.Model):
         self._warm_router()
         self.dispatch_s = 0.0
         self.dispatch_decisions = 0
-        self.calls_started = 0
         self._upcoming: Iterator[tuple] | None = None  # the calls, read when the run starts
 
     # ----------------------------------------------------------------- setup
@@ -187,7 +185,6 @@ class PoliceModel(mesa.Model):
         row = self.recorder.new_incident(t_call=self.env.now, kind=kind, node=node, source=source)
         incident = Incident(self, row=row, kind=kind, priority=spec.priority, node=node,
                             units_needed=spec.units, on_scene_s=on_scene_s)  # fmt: skip
-        self.calls_started += 1
         request = self.takers.request()
         request.callbacks.append(lambda _event: self._answered(incident, request, handling_s))
         return incident
@@ -369,10 +366,10 @@ class PoliceModel(mesa.Model):
         for k in range(1, chunks + 1):
             self.env.run(until=duration * k / chunks)
             if progress is not None:
-                progress(self.env.now, self.calls_started)
+                progress(self.env.now, self.recorder.n)
         self.env.run()  # drain: follow the last calls to completion
         end = self.env.now
         for unit in self.units:
             unit.set_state(unit.state, end, unit.incident_id)
         if progress is not None:
-            progress(self.env.now, self.calls_started)
+            progress(self.env.now, self.recorder.n)

@@ -12,16 +12,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-TIME_COLUMNS = ("t_call", "t_answer", "t_ready", "t_dispatch", "t_arrive", "t_clear")
-# (label, start column, end column)
-STAGES = (
-    ("answer", "t_call", "t_answer"),
-    ("handling", "t_answer", "t_ready"),
-    ("queue", "t_ready", "t_dispatch"),
-    ("travel", "t_dispatch", "t_arrive"),
-    ("on_scene", "t_arrive", "t_clear"),
-)
-BUSY_STATES = ("enroute", "onscene", "returning")
+from policetwin.sim import metrics
+from policetwin.sim.recorder import INCIDENT_TIMES
+
+TIME_COLUMNS = INCIDENT_TIMES
+# (label, start column, end column), defined once in metrics
+STAGES = tuple((name, start, end) for name, (start, end) in metrics.STAGES.items())
+BUSY_STATES = metrics.AWAY_STATES
 
 
 def normalise_incidents(incidents: pd.DataFrame | None) -> pd.DataFrame:

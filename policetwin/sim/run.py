@@ -20,7 +20,6 @@ import pandas as pd
 from policetwin import __version__
 from policetwin.errors import MapError, PoliceTwinError, ScenarioError
 from policetwin.maps import RoadNetwork, load_map
-from policetwin.maps.load import check_spec
 from policetwin.scenarios import Scenario, scenario_sha256, scenario_to_yaml
 from policetwin.sim.metrics import summarise
 from policetwin.sim.model import PoliceModel
@@ -41,11 +40,8 @@ def load_scenario_map(
     scenario: Scenario, *, filename: str = "scenario", base_dir: Path | None = None
 ) -> RoadNetwork:
     """Load the scenario's map, turning map problems into scenario problems (``file:line: map: ...``)."""
-    problem = check_spec(scenario.map, base_dir=base_dir)
     try:
-        if problem:
-            raise MapError(problem)
-        return load_map(scenario.map, base_dir=base_dir)
+        return load_map(scenario.map, base_dir=base_dir)  # checks the spec first
     except MapError as exc:
         raise ScenarioError([f"{filename}:0: map: {exc}"]) from None
 
