@@ -230,7 +230,7 @@ def test_bad_input_exits_2_with_one_line_and_no_run_dir(
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [(b"", "the scenario file is empty"), (b"# nothing here\n", "the scenario file is empty"),
-     (b"- a list\n", "must be a mapping"), (b"name: caf\xe9\n", "cannot read")],
+     (b"- a list\n", "must be a mapping"), (b"name: caf\xe9\n", "not UTF-8")],
     ids=["empty", "comment-only", "list", "not-utf8"],
 )  # fmt: skip
 def test_bad_files(tmp_path: Path, content: bytes, fragment: str) -> None:

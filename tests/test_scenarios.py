@@ -332,7 +332,7 @@ def test_load_scenario_file_problems(tmp_path: Path) -> None:
 
     latin1 = tmp_path / "latin1.yaml"
     latin1.write_bytes(b"name: caf\xe9\n")
-    with pytest.raises(ScenarioError, match=r"latin1\.yaml:0: \(file\): cannot read"):
+    with pytest.raises(ScenarioError, match=r"latin1\.yaml:1: \(file\): not UTF-8 text \(byte 0xe9\)"):
         load_scenario(latin1)
 
     folder = tmp_path / "folder.yaml"
