@@ -154,8 +154,8 @@ def test_validate_good_file_and_set(scenario_file: Path) -> None:
     result = invoke("validate", scenario_file, "--set", "units.count=none")
     assert_clean_exit(result, 2)
     assert problem_lines(result) == [
-        f"{scenario_file}:{line_of(BASE, '  count: 3')}: units.count: Input should be a valid integer, unable "
-        "to parse string as an integer (got 'none') [from --set]"
+        f"{scenario_file}:{line_of(BASE, '  count: 3')}: units.count: Input should be a valid integer "
+        "(got 'none') [from --set]"
     ]
 
 

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from policetwin.errors import ScenarioError
-from policetwin.scenarios.schema import Scenario
+from policetwin.scenarios.schema import FieldProblems, Scenario
 
 BUNDLED_DIR = Path(str(resources.files("policetwin.scenarios") / "bundled"))
 DEFAULT_SCENARIO = "coquimbo"
@@ -94,7 +94,9 @@ def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], problems: list[
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 where = ".".join(map(str, path)) or "(scenario)"
-                problems.append(f"{filename}:{line}: {where}: a key must be a plain name, not a list or mapping")
+                problems.append(
+                    f"{filename}:{line}: {where}: a key must be a plain name, not a list or mapping"
+                )
                 continue
             key = key_node.value
             field = ".".join(str(p) for p in (*path, key))
@@ -228,6 +230,18 @@ def _inner_model(annotation: Any) -> Any:
     return None
 
 
+def _format_errors(err: dict, filename: str, lines: dict[tuple, int], overridden: set[tuple]) -> list[str]:
+    """One pydantic error as problem lines; a :class:`FieldProblems` error gives one line per field."""
+    found = (err.get("ctx") or {}).get("error")
+    if isinstance(found, FieldProblems):
+        return [
+            _format_error({"loc": (*err["loc"], *sub), "type": "field_problem", "msg": msg}, filename, lines,
+                          overridden)
+            for sub, msg in found.problems
+        ]  # fmt: skip
+    return [_format_error(err, filename, lines, overridden)]
+
+
 def _format_error(err: dict, filename: str, lines: dict[tuple, int], overridden: set[tuple]) -> str:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
     probe = loc
@@ -274,7 +288,9 @@ def load_scenario(source: str | Path | None, overrides: list[str] | tuple[str, .
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        msg = f"{filename}:{line}: (file): not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+        msg = (
+            f"{filename}:{line}: (file): not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+        )
         raise ScenarioError([msg]) from None
     scenario = scenario_from_text(text, filename, overrides)
     return _absolute_map_path(scenario, path.parent)
@@ -301,7 +317,7 @@ def scenario_from_text(text: str, filename: str, overrides: list[str] | tuple[st
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = [_format_error(e, filename, lines, overridden) for e in exc.errors()]
+        problems = [line for e in exc.errors() for line in _format_errors(e, filename, lines, overridden)]
         raise ScenarioError(problems) from None
 
 

@@ -1,32 +1,87 @@
 """The scenario schema (pydantic): every key, its type, default and unit. Unknown keys are errors.
 
 Durations accept numbers (seconds) or strings like ``90s``, ``15min``, ``2h``, ``30d`` and are held
-in seconds. Coordinates are lon/lat (WGS84).
+in seconds. Coordinates are lon/lat (WGS84). Numbers must be numbers (strict mode: ``yes`` is not 1 and
+``"3"`` is not 3). Checks that relate several fields raise :class:`FieldProblems`, which name each
+offending field, so the loader can point at its YAML line.
 """
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from policetwin.clock import DEFAULT_START, parse_start
 from policetwin.durations import parse_duration
+from policetwin.maps.speeds import FALLBACK_SPEED_KPH
+
+
+class FieldProblems(ValueError):
+    """Problems found by a check across fields: ``(path relative to the model, message)`` pairs."""
+
+    def __init__(self, problems: list[tuple[tuple, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(msg for _, msg in problems))
+
+
+def nearest_name(value: str, allowed: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` for a likely misspelling of one of ``allowed``, else ``''``."""
+    close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _highway_class(value: str) -> str:
+    if value not in FALLBACK_SPEED_KPH:
+        classes = list(FALLBACK_SPEED_KPH)
+        msg = f"unknown OSM highway class {value!r}{nearest_name(value, classes)}; allowed: {', '.join(classes)}"
+        raise ValueError(msg)
+    return value
+
+
+def _repeated(names: list[str]) -> list[int]:
+    """Indices of names that repeat an earlier one."""
+    return [i for i, name in enumerate(names) if name in names[:i]]
+
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Start = Annotated[str, BeforeValidator(parse_start)]
+HighwayClass = Annotated[str, AfterValidator(_highway_class)]
 Lon = Annotated[float, Field(ge=-180, le=180)]
 Lat = Annotated[float, Field(ge=-90, le=90)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class Distribution(_Strict):
-    """A random duration: ``exponential`` (mean), ``lognormal`` (mean, sd) or ``fixed`` (mean)."""
+    """A random duration: ``exponential`` (mean), ``lognormal`` (mean, sd) or ``fixed`` (mean).
+
+    A parameter the distribution does not use is an error (it would be silently ignored).
+    """
 
     dist: Literal["exponential", "lognormal", "fixed"]
     mean: Duration = Field(ge=0)
     sd: Duration | None = Field(default=None, ge=0)
+
+    @field_validator("sd")
+    @classmethod
+    def _sd_is_used(cls, value: float | None, info: ValidationInfo) -> float | None:
+        dist = info.data.get("dist")
+        if value is not None and dist in ("exponential", "fixed"):
+            raise ValueError(f"{dist} has no sd (its only parameter is mean); remove sd or use lognormal")
+        return value
 
     @model_validator(mode="after")
     def _check_parameters(self) -> Distribution:
@@ -101,10 +156,10 @@ class Demand(_Strict):
     def _check_kinds(cls, kinds: list[IncidentKind]) -> list[IncidentKind]:
         if sum(k.share for k in kinds) <= 0:
             raise ValueError("the shares of the incident kinds must sum to a positive number")
-        names = [k.name for k in kinds]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"incident kind names must be unique, repeated: {', '.join(dupes)}")
+        repeated = _repeated([k.name for k in kinds])
+        if repeated:
+            raise FieldProblems([((i, "name"), f"incident kind name {kinds[i].name!r} is used twice; names "
+                                  "must be unique") for i in repeated])  # fmt: skip
         return kinds
 
     @model_validator(mode="after")
@@ -115,15 +170,24 @@ class Demand(_Strict):
 
 
 class Units(_Strict):
-    """Police units, spread round-robin over the stations (or as ``per_station`` gives)."""
+    """Police units: ``count`` spread round-robin over the stations, or ``per_station`` (which then
+    gives the count; a ``count`` beside it must equal its sum)."""
 
-    count: int = Field(ge=1, le=100_000)
+    count: int | None = Field(default=None, ge=1, le=100_000)
     per_station: dict[str, Annotated[int, Field(ge=0)]] | None = None
 
     @model_validator(mode="after")
-    def _check_per_station(self) -> Units:
-        if self.per_station is not None and sum(self.per_station.values()) != self.count:
-            total = sum(self.per_station.values())
+    def _check_count(self) -> Units:
+        if self.per_station is None:
+            if self.count is None:
+                raise ValueError("give count (units spread over the stations) or per_station")
+            return self
+        total = sum(self.per_station.values())
+        if self.count is None:
+            if total < 1:
+                raise FieldProblems([(("per_station",), "per_station gives no units at all")])
+            object.__setattr__(self, "count", total)  # the resolved scenario says the count
+        elif total != self.count:
             raise ValueError(f"per_station adds up to {total} units but count is {self.count}")
         return self
 
@@ -155,7 +219,7 @@ class Travel(_Strict):
 
     mode: Literal["network", "instant"] = "network"
     speed_factor: float = Field(default=1.0, gt=0, le=10)
-    speeds_kph: dict[str, Annotated[float, Field(gt=0, le=200)]] = Field(default_factory=dict)
+    speeds_kph: dict[HighwayClass, Annotated[float, Field(gt=0, le=200)]] = Field(default_factory=dict)
 
 
 class Outputs(_Strict):
@@ -170,6 +234,7 @@ class Scenario(_Strict):
 
     name: str = Field(default="scenario", min_length=1)
     seed: int = Field(default=0, ge=0)
+    start: Start = DEFAULT_START
     duration: Duration = Field(gt=0)
     map: str = Field(default="coquimbo", min_length=1)
     stations: list[Station] = Field(min_length=1)
@@ -181,13 +246,18 @@ class Scenario(_Strict):
     outputs: Outputs = Outputs()
 
     @model_validator(mode="after")
-    def _check_station_names(self) -> Scenario:
+    def _check_across_fields(self) -> Scenario:
         names = [s.name for s in self.stations]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"station names must be unique, repeated: {', '.join(dupes)}")
-        if self.units.per_station is not None:
-            unknown = sorted(set(self.units.per_station) - set(names))
-            if unknown:
-                raise ValueError(f"units.per_station names unknown stations: {', '.join(unknown)}")
+        problems = [(("stations", i, "name"), f"station name {names[i]!r} is used twice; names must be unique")
+                    for i in _repeated(names)]  # fmt: skip
+        for name in self.units.per_station or {}:
+            if name not in names:
+                problems.append((("units", "per_station", name), f"no station is named {name!r}"
+                                 f"{nearest_name(name, names)}; stations: {', '.join(names)}"))  # fmt: skip
+        for i, kind in enumerate(self.demand.kinds):
+            if kind.units > self.units.count:
+                problems.append((("demand", "kinds", i, "units"), f"kind {kind.name!r} needs {kind.units} units "
+                                 f"but the scenario has only {self.units.count}"))  # fmt: skip
+        if problems:
+            raise FieldProblems(problems)
         return self
