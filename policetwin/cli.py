@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -17,17 +19,40 @@ from policetwin import __version__
 from policetwin.durations import format_duration
 from policetwin.errors import MapError, PoliceTwinError, ScenarioError
 
+# rich_markup_mode=None: plain click help ("-q, --quiet  No progress bar."), not "--quiet <bool>"
 app = typer.Typer(
     help="PoliceTwin: a digital twin of citywide policing on real road networks.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-maps_app = typer.Typer(help="Road networks: inspect and import OSM data.", no_args_is_help=True)
+maps_app = typer.Typer(
+    help="Road networks: inspect and import OSM data.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(maps_app, name="maps")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
+_IMPORTED_AT = time.perf_counter()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: nothing half-written is left, exit 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def command_wall_s() -> float:
+    """Seconds since this process started (Linux ``/proc``; else since the CLI module was imported)."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+        return max(uptime_s - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _IMPORTED_AT
 
 
 def _fail(lines: list[str] | str, code: int = 2) -> None:
@@ -48,8 +73,9 @@ def _guard(action):
         _fail(f"error: {exc}")
     except (typer.Exit, typer.Abort):
         raise
-    except KeyboardInterrupt:
-        _fail("interrupted: nothing was written", 130)
+    except KeyboardInterrupt as exc:
+        signal_name, code = ("SIGTERM", 143) if isinstance(exc, Terminated) else ("Ctrl-C", 130)
+        _fail(f"interrupted ({signal_name}): nothing was written", code)
     except Exception as exc:
         if _state["debug"]:
             raise
@@ -71,8 +97,8 @@ def main_options(
     _state["debug"] = debug
 
 
-def kpi_table(summary: dict) -> Table:
-    """The KPI table printed after a run."""
+def kpi_table(summary: dict, *, command_s: float | None = None) -> Table:
+    """The KPI table printed after a run; its caption gives the command's wall time and the engine's."""
     table = Table(title=f"{summary['scenario_name']} — seed {summary['seed']} — {summary['map']['name']}")
     for col in ("priority", "calls", "served", "mean resp.", "p50", "p90", "target", "within target"):
         table.add_column(col, justify="right")
@@ -92,81 +118,127 @@ def kpi_table(summary: dict) -> Table:
     table.caption = (
         f"units {units['count']} · utilisation {pct(units['utilisation'])} · saturation index "
         f"{pct(units['saturation_index'])} · P(wait for unit) {pct(queue['p_wait_for_unit'])} · "
-        f"max waiting {queue['max_waiting']} · wall {summary['wall_s']:.1f}s"
-    )
+        f"max waiting {queue['max_waiting']} · "
+        + (f"wall {command_s:.1f}s (simulation {summary['wall_s']:.1f}s)" if command_s is not None
+           else f"simulation {summary['wall_s']:.1f}s")
+    )  # fmt: skip
     return table
 
 
 @app.command()
 def run(
     scenario: Annotated[
-        str | None, typer.Argument(help="Scenario file or bundled name (default: coquimbo).")
+        str | None,
+        typer.Argument(metavar="[SCENARIO]", help="Scenario file or bundled name (default: coquimbo)."),
     ] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory to write.")] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="Run directory to write (default: runs/<scenario name>)."),
+    ] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", min=0, help="Random seed (default: the scenario's).")
+        int | None, typer.Option("--seed", metavar="N", min=0, help="Random seed (default: the scenario's).")
     ] = None,
     overrides: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a scenario value: path=value, e.g. units.count=12."),
+        typer.Option(
+            "--set", metavar="PATH=VALUE", help="Override a scenario value, e.g. units.count=12 (repeatable)."
+        ),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Write into a directory that holds other files too (they are kept)."
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Run a scenario, print its KPI table and write the run directory."""
+    """Run a scenario, print its KPI table and write the run directory.
+
+    The directory is checked (writable, not locked by another run, no foreign files unless
+    --overwrite) before simulating, and written atomically.
+    """
 
     def action() -> None:
+        from policetwin.outputs import check_target, output_lock
         from policetwin.scenarios import load_scenario, resolve_scenario_path
-        from policetwin.sim.run import check_out_dir, load_scenario_map, simulate, write_run_dir
+        from policetwin.sim.run import write_run_dir
 
         _state["overrides"] = overrides or []
         path = resolve_scenario_path(scenario)
         sc = load_scenario(path, overrides or [])
-        target = check_out_dir(out_dir or Path("runs") / sc.name)
-        network = load_scenario_map(sc, filename=str(path), base_dir=path.parent)
-        if quiet:
-            result = simulate(sc, seed=seed, network=network, filename=str(path))
-        else:
-            # the bar starts with the first progress report, i.e. after setup: setup may fork
-            # worker processes, which is only safe while no progress thread runs
-            bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[sim]}"),
-                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=True,
-            )  # fmt: skip
-            task: list = []
-            started = time.perf_counter()
-
-            def progress(sim_t: float, calls: int) -> None:
-                if not task:
-                    bar.start()
-                    task.append(bar.add_task("simulating", total=sc.duration, sim="", rate=""))
-                rate = calls / max(time.perf_counter() - started, 1e-9)
-                bar.update(task[0], completed=min(sim_t, sc.duration),
-                           sim=f"t={format_duration(sim_t)}", rate=f"{rate:,.0f} calls/s")  # fmt: skip
-
-            try:
-                result = simulate(sc, seed=seed, network=network, filename=str(path), progress=progress)
-            finally:
-                bar.stop()
-        write_run_dir(result, target)
-        out.print(kpi_table(result.summary))
+        target = check_target(out_dir or Path("runs") / sc.name, overwrite=overwrite)
+        network, check = _checked_map(sc, path, overrides or [])
+        for line in check.warnings:
+            err.print(line, markup=False, highlight=False)
+        with output_lock(target):
+            result = _simulate(sc, seed=seed, network=network, path=path, check=check, quiet=quiet)
+            write_run_dir(result, target, overwrite=overwrite)
+        out.print(kpi_table(result.summary, command_s=command_wall_s()))
         out.print(f"run directory: {target}  (open {target / 'report.html'})" if sc.outputs.report else
                   f"run directory: {target}")  # fmt: skip
 
     _guard(action)
 
 
+def _checked_map(sc, path: Path, overrides: list[str]):
+    """The scenario's map and its map check (problems raised, warnings given their YAML lines)."""
+    from policetwin.maps import Snapper
+    from policetwin.scenarios import locate_problems
+    from policetwin.sim.checks import check_on_map
+    from policetwin.sim.run import load_scenario_map
+
+    network = load_scenario_map(sc, filename=str(path), base_dir=path.parent)
+    check = check_on_map(sc, network, Snapper(network), filename=str(path))
+    if check.problems:
+        raise ScenarioError(check.problems)
+    check.warnings = locate_problems(check.warnings, overrides)
+    return network, check
+
+
+def _simulate(sc, *, seed: int | None, network, path: Path, check, quiet: bool):
+    """Simulate with a progress bar on stderr (unless ``quiet``)."""
+    from policetwin.sim.run import simulate
+
+    if quiet:
+        return simulate(sc, seed=seed, network=network, filename=str(path), checked=check)
+    # the bar starts with the first progress report, i.e. after setup: setup may fork worker
+    # processes, which is only safe while no progress thread runs
+    bar = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[sim]}"),
+        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=True,
+    )  # fmt: skip
+    task: list = []
+    started = time.perf_counter()
+
+    def progress(sim_t: float, calls: int) -> None:
+        if not task:
+            bar.start()
+            task.append(bar.add_task("simulating", total=sc.duration, sim="", rate=""))
+        rate = calls / max(time.perf_counter() - started, 1e-9)
+        bar.update(task[0], completed=min(sim_t, sc.duration),
+                   sim=f"t={format_duration(sim_t)}", rate=f"{rate:,.0f} calls/s")  # fmt: skip
+
+    try:
+        return simulate(sc, seed=seed, network=network, filename=str(path), progress=progress, checked=check)
+    finally:
+        bar.stop()
+
+
 @app.command()
 def validate(
     scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override values as in run.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", metavar="PATH=VALUE", help="Override values as in run.")
+    ] = None,
 ) -> None:
-    """Check scenarios (schema, map, stations): exit 0, or exit 2 with one line per problem."""
+    """Check scenarios (schema, map, stations): exit 0, or exit 2 with one line per problem.
+
+    Warnings (e.g. a station far from any road) are printed as file:line: field: warning: ... and do
+    not change the exit code.
+    """
 
     def action() -> None:
-        from policetwin.maps import Snapper
         from policetwin.scenarios import load_scenario, locate_problems, resolve_scenario_path
-        from policetwin.sim.model import check_on_map
-        from policetwin.sim.run import load_scenario_map
 
         _state["overrides"] = overrides or []
         problems: list[str] = []
@@ -174,10 +246,9 @@ def validate(
             path = resolve_scenario_path(name)
             try:
                 sc = load_scenario(path, overrides or [])
-                network = load_scenario_map(sc, filename=str(path), base_dir=path.parent)
-                found, _ = check_on_map(sc, network, Snapper(network), filename=str(path))
-                if found:
-                    raise ScenarioError(found)
+                network, check = _checked_map(sc, path, overrides or [])
+                for line in check.warnings:
+                    err.print(line, markup=False, highlight=False)
                 out.print(f"{path}: ok ({sc.name}, map {network.name}, {network.n_nodes} nodes)")
             except ScenarioError as exc:
                 problems.extend(locate_problems(exc.problems, overrides or []))
@@ -216,22 +287,32 @@ def maps_info(
 
 @maps_app.command("import")
 def maps_import(
-    file: Annotated[Path | None, typer.Argument(help="An .osm or .osm.pbf extract.")] = None,
-    out_file: Annotated[Path, typer.Option("--out", help="GraphML file to write.")] = Path("city.graphml"),
-    place: Annotated[
-        str | None, typer.Option("--place", help="Fetch 'Name, Country' with osmnx (internet).")
+    file: Annotated[
+        Path | None, typer.Argument(metavar="[FILE]", help="An .osm or .osm.pbf extract.")
     ] = None,
+    out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="GraphML file to write.")] = Path(
+        "city.graphml"
+    ),
+    place: Annotated[
+        str | None,
+        typer.Option("--place", metavar="'NAME, COUNTRY'", help="Fetch a place with osmnx (needs internet)."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE if it exists.")] = False,
 ) -> None:
     """Import an OSM extract (or a place, with internet) into a GraphML road network."""
 
     def action() -> None:
         from policetwin.maps import load_map
         from policetwin.maps.osmfile import save_graphml
+        from policetwin.outputs import check_file_target, output_lock
 
         if (file is None) == (place is None):
             raise MapError("give exactly one of FILE or --place 'Name, Country'")
-        network = load_map(f"place:{place}" if place else str(file))
-        save_graphml(network, out_file)
+        target = check_file_target(out_file, overwrite=overwrite)
+        with output_lock(target):
+            network = load_map(f"place:{place}" if place else str(file))
+            check_file_target(target, overwrite=overwrite)  # still free after loading
+            save_graphml(network, target)
         info = network.info()
         out.print(f"wrote {out_file}: {info['nodes']} nodes, {info['edges']} edges, {info['street_km']} km of streets "
                   f"(largest strongly connected part; dropped {info.get('nodes_dropped_not_strongly_connected', 0)} "
@@ -241,7 +322,8 @@ def maps_import(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (SIGTERM is handled like Ctrl-C)."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         app()
     except SystemExit as exc:

@@ -440,10 +440,28 @@ def test_run_with_progress_bar(scenario_file: Path, tmp_path: Path) -> None:
 def test_run_replaces_an_earlier_run_dir(scenario_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs" / "x"
     assert_clean_exit(invoke("run", scenario_file, "--out", out, "--seed", "1", "-q"), 0)
-    (out / "stale.txt").write_text("from before")
     assert_clean_exit(invoke("run", scenario_file, "--out", out, "--seed", "2", "-q"), 0)
-    assert not (out / "stale.txt").exists()
     assert json.loads((out / "summary.json").read_text())["seed"] == 2
+    assert [p.name for p in out.parent.iterdir()] == ["x"]
+
+
+def test_run_never_deletes_a_file_it_did_not_write(scenario_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs" / "x"
+    assert_clean_exit(invoke("run", scenario_file, "--out", out, "--seed", "1", "--set", "outputs.report=true",
+                             "-q"), 0)  # fmt: skip
+    (out / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = invoke("run", scenario_file, "--out", out, "--seed", "2", "-q")
+    assert_clean_exit(result, 2)
+    assert "notes.txt" in result.stderr and "--overwrite" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # untouched
+    assert_clean_exit(invoke("run", scenario_file, "--out", out, "--seed", "2", "--overwrite", "-q"), 0)
+    assert (out / "notes.txt").read_text() == "mine"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 2
+    # report.html of the first run was PoliceTwin's: the new run (no report) does not keep it
+    assert sorted(p.name for p in out.iterdir()) == sorted([*summary["files"], "notes.txt"])
+    assert "report.html" not in summary["files"]
     assert [p.name for p in out.parent.iterdir()] == ["x"]
 
 

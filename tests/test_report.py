@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from policetwin import clock
 from policetwin.sim import report_figures as rf
 from policetwin.sim import report_tables as rt
 from policetwin.sim.report import write_report
@@ -118,6 +119,14 @@ def _summary() -> dict:
 
 
 STATIONS = [{"name": "<b>Central</b>", "lon": -71.335, "lat": -29.945, "node": 7}]
+
+
+def _calls(t_call: list[float]) -> pd.DataFrame:
+    """Served P1 calls at the given seconds from the start (each waits 10 s, then reaches a unit)."""
+    t = np.asarray(t_call, float)
+    return pd.DataFrame(
+        {"priority": 1, "t_call": t, "t_ready": t + 5, "t_dispatch": t + 15, "t_arrive": t + 300}
+    )
 
 
 def _outside_bundle(page: str) -> str:
@@ -287,3 +296,102 @@ def test_map_figure_subsamples_incidents():
     assert all(tr.mode == "markers" for tr in fig.data if tr.name != "roads")
     assert "90 of 300 incidents" in note
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio > 1.0  # metric aspect
+
+
+def test_calls_figure_is_on_clock_time():
+    inc = _incidents()
+    fig = rf.calls_and_queue_figure(inc, 21_600.0, start="Fri 18:00")
+    bars = [tr for tr in fig.data if tr.type == "bar"]
+    x = pd.to_datetime(bars[0].x)
+    assert x[0].day_name() == "Friday" and (x[0].hour, x[0].minute) == (18, 30)  # middle of 18:00-19:00
+    assert len(x) == 6 and (x[1:] - x[:-1] == pd.Timedelta(hours=1)).all()
+    assert sum(int(np.sum(tr.y)) for tr in bars) == len(inc)
+    line = pd.to_datetime(fig.data[-1].x)
+    assert line[0].day_name() == "Friday" and (line[0].hour, line[0].minute) == (18, 0)
+    assert fig.layout.xaxis.type == "date" and fig.layout.xaxis.tickformat == "%a %H:%M"
+    assert fig.layout.xaxis.title.text == "clock time (run starts Fri 18:00)"
+    util = rf.utilisation_figure(_units(), 7200.0, start="Fri 18:00")
+    assert [t.strftime("%a %H:%M") for t in pd.to_datetime(util.data[0].x)] == ["Fri 18:30", "Fri 19:30"]
+    assert util.layout.xaxis.tickformat == "%a %H:%M"
+
+
+def test_calls_bin_by_clock_hour_when_start_is_mid_hour():
+    # 18:30 start: 0 s and 1799 s are in 18:00-19:00, 1801 s and 5399 s in 19:00-20:00, 5401 s after
+    fig = rf.calls_and_queue_figure(_calls([0.0, 1799.0, 1801.0, 5399.0, 5401.0]), 7200.0, start="Fri 18:30")
+    bar = fig.data[0]
+    assert list(bar.y) == [2, 2, 1]
+    assert [t.strftime("%a %H:%M") for t in pd.to_datetime(bar.x)] == ["Fri 18:30", "Fri 19:30", "Fri 20:30"]
+    assert list(bar.customdata) == ["Fri 18:00–19:00", "Fri 19:00–20:00", "Fri 20:00–21:00"]
+    assert pd.Timestamp(fig.data[-1].x[0]).strftime("%H:%M") == "18:30"  # the queue line starts at the start
+
+
+def test_utilisation_by_hour_follows_clock_hours():
+    units = pd.DataFrame({"state": ["enroute", "idle"], "t_start": [0.0, 1800.0], "t_end": [1800.0, 7200.0]})
+    from_start = rt.utilisation_by_hour(units, 7200.0)
+    assert from_start["enroute"].tolist() == pytest.approx([0.5, 0.0])
+    clock_hours = rt.utilisation_by_hour(units, 7200.0, offset_s=1800.0)  # run starts at :30
+    assert clock_hours["hour"].tolist() == [0, 1, 2]
+    assert clock_hours["enroute"].tolist() == pytest.approx([1.0, 0.0, 0.0])
+
+
+def test_map_hover_gives_clock_time_of_call():
+    fig, _ = rf.map_figure(
+        _network(), _calls([4500.0]).assign(lon=-71.335, lat=-29.945), [], start="Fri 18:00"
+    )
+    (point,) = [tr for tr in fig.data if tr.name == "P1 incidents"]
+    assert "call Fri 19:15, response 5.0 min" in point.text[0]
+
+
+def test_report_header_and_axes_show_weekday_start(tmp_path):
+    page = _write(tmp_path, summary={**_summary(), "start": "Fri 18:00"})
+    rest = _outside_bundle(page)
+    assert "<b>Starts:</b> Fri 18:00" in rest
+    origin, tickformat = clock.axis_origin("Fri 18:00")
+    first_bar = (origin + pd.Timedelta(minutes=30)).isoformat()  # calls bar of 18:00-19:00
+    assert f'"x":["{first_bar}' in rest
+    assert rest.count(f'"tickformat":"{tickformat}"') == 2  # calls and utilisation axes
+    assert "run starts Fri 18:00" in rest and "hours from start" not in rest
+
+
+def test_report_with_calendar_start_shows_the_date(tmp_path):
+    page = _write(tmp_path, summary={**_summary(), "start": "2026-12-31T20:00:00"})
+    rest = _outside_bundle(page)
+    assert "<b>Starts:</b> Thu 31 Dec 2026 20:00" in rest
+    assert '"x":["2026-12-31T20:30:00' in rest
+    assert '"tickformat":"%a %d %b %H:%M"' in rest
+    fig = rf.calls_and_queue_figure(_incidents(), 21_600.0, start="2026-12-31T20:00:00")
+    assert pd.Timestamp(fig.data[0].x[-1]) == pd.Timestamp("2027-01-01 01:30")  # runs past midnight
+
+
+def test_report_without_start_draws_from_monday(tmp_path):
+    summary = _summary()
+    assert "start" not in summary
+    rest = _outside_bundle(_write(tmp_path, summary=summary))
+    assert "<b>Starts:</b> Mon 00:00" in rest
+    origin, _ = clock.axis_origin(clock.DEFAULT_START)
+    assert origin.weekday() == 0 and f'"x":["{(origin + pd.Timedelta(minutes=30)).isoformat()}' in rest
+
+
+def test_report_lists_warnings_escaped(tmp_path):
+    lines = [
+        "city.yaml:7: stations.0: station '<b>X</b>' is 1.2 km from the nearest road node (snapped there)",
+        "units & shifts: none on duty Sunday",
+    ]
+    rest = _outside_bundle(_write(tmp_path, summary={**_summary(), "warnings": lines}))
+    section = re.search(r'<section class="warnings"[^>]*><h2>Warnings</h2>(.*?)</section>', rest).group(1)
+    assert section.count("<li>") == 2
+    assert "station &#x27;&lt;b&gt;X&lt;/b&gt;&#x27; is 1.2 km" in section
+    assert "units &amp; shifts" in section and "<b>X" not in rest
+    assert rest.index("<h2>Warnings</h2>") < rest.index("<h2>Key figures</h2>")
+
+
+@pytest.mark.parametrize("summary", [_summary(), {**_summary(), "warnings": []}, {}])
+def test_report_without_warnings_has_no_warnings_section(tmp_path, summary):
+    rest = _outside_bundle(_write(tmp_path, summary=summary))
+    assert "Warnings" not in rest and 'class="warnings"' not in rest
+
+
+def test_report_with_unreadable_start_warns_and_renders(tmp_path):
+    rest = _outside_bundle(_write(tmp_path, summary={**_summary(), "start": "Someday 25:00"}))
+    assert "<h2>Warnings</h2>" in rest and "cannot read start" in rest
+    assert "<b>Starts:</b> Mon 00:00" in rest

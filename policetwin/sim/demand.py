@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from policetwin.clock import week_offset_s
 from policetwin.errors import ScenarioError
 from policetwin.maps.snap import Snapper
 from policetwin.scenarios.schema import Demand, Distribution, Scenario
@@ -106,10 +107,13 @@ def node_weights(demand: Demand, snapper: Snapper, *, filename: str = "scenario"
 class PoissonDemand:
     """Non-homogeneous Poisson calls: rate x hour-of-week profile, placed by node weights."""
 
-    def __init__(self, demand: Demand, handling: Distribution, weights: np.ndarray) -> None:
+    def __init__(
+        self, demand: Demand, handling: Distribution, weights: np.ndarray, *, week_offset_s: float = 0.0
+    ) -> None:
         self.demand = demand
         self.handling = handling
         self.weights = weights
+        self.week_offset_s = week_offset_s  # where the run starts in the week (0 = Monday 00:00)
         self.profile = hour_of_week_profile(demand.profile)
         shares = np.array([k.share for k in demand.kinds], dtype=float)
         self.kind_p = shares / shares.sum()
@@ -117,11 +121,17 @@ class PoissonDemand:
     def generate(
         self, *, duration_s: float, demand_rng: np.random.Generator, service_rng: np.random.Generator
     ) -> CallBatch:
-        """All calls in [0, duration_s), sorted by time."""
-        n_hours = int(np.ceil(duration_s / 3600.0))
-        hour_start = np.arange(n_hours) * 3600.0
-        hour_len = np.minimum(3600.0, duration_s - hour_start)
-        rate_per_s = self.demand.rate_per_hour / 3600.0 * self.profile[np.arange(n_hours) % 168]
+        """All calls in [0, duration_s), sorted by time.
+
+        The rate changes on the clock hour: with a start at 18:30 the first bin is the half hour to
+        19:00 at the 18:00 rate. A Monday 00:00 start gives the whole hours from 0 as before.
+        """
+        first = int(self.week_offset_s // 3600)  # hour of the week the run starts in (0 = Monday 00-01)
+        edges = np.arange(first, int(np.ceil((self.week_offset_s + duration_s) / 3600.0)) + 1) * 3600.0
+        edges = np.clip(edges - self.week_offset_s, 0.0, duration_s)
+        hour_start, hour_len = edges[:-1], np.diff(edges)
+        hour_of_week = (first + np.arange(hour_start.size)) % 168
+        rate_per_s = self.demand.rate_per_hour / 3600.0 * self.profile[hour_of_week]
         counts = demand_rng.poisson(rate_per_s * hour_len)
         total = int(counts.sum())
         t_call = np.repeat(hour_start, counts) + demand_rng.random(total) * np.repeat(hour_len, counts)
@@ -138,4 +148,5 @@ class PoissonDemand:
 
 def make_demand(scenario: Scenario, weights: np.ndarray) -> DemandGenerator:
     """The demand generator a scenario names (``demand.model``)."""
-    return PoissonDemand(scenario.demand, scenario.call_handling.handling, weights)
+    offset_s = week_offset_s(scenario.start)
+    return PoissonDemand(scenario.demand, scenario.call_handling.handling, weights, week_offset_s=offset_s)

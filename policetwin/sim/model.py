@@ -19,37 +19,15 @@ from policetwin.agents import Incident, PatrolUnit, UnitState
 from policetwin.errors import ScenarioError
 from policetwin.maps import RoadNetwork, Router, Snapper
 from policetwin.scenarios.schema import Scenario
-from policetwin.sim.demand import CallBatch, make_demand, node_weights
+from policetwin.sim.checks import MapCheck, check_on_map
+from policetwin.sim.demand import CallBatch, make_demand
 from policetwin.sim.dispatch import POLICIES, DispatchQueue
 from policetwin.sim.recorder import Recorder
 
 #: Named random streams: each draws from its own SeedSequence child so they never shift each other.
 STREAMS = {"demand": 1, "service": 2, "policy": 3}
-#: A station further than this from the nearest road node is "outside the map".
-MAX_SNAP_M = 2000.0
 #: Precompute travel-time rows for all call nodes when there are at least this many calls per node.
 WARM_CALLS_PER_NODE = 10
-
-
-def check_on_map(
-    scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str
-) -> tuple[list[str], np.ndarray | None]:
-    """Problems that need the map to be seen (stations or hotspots outside it, all at once), and the
-    demand weight of each node when there are none."""
-    stations = scenario.stations
-    _, dist = snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
-    problems = [
-        f"{filename}:0: stations.{i}: station {s.name!r} at ({s.lon}, {s.lat}) is outside the map "
-        f"{network.name!r} (nearest road node {d / 1000:.1f} km away; map bbox {network.bbox()})"
-        for i, (s, d) in enumerate(zip(stations, dist, strict=True))
-        if d > MAX_SNAP_M
-    ]
-    weights = None
-    try:
-        weights = node_weights(scenario.demand, snapper, filename=filename)
-    except ScenarioError as exc:
-        problems.extend(exc.problems)
-    return problems, (None if problems else weights)
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -68,6 +46,7 @@ class PoliceModel(mesa.Model):
         network: RoadNetwork,
         router: Router | None = None,
         filename: str = "scenario",
+        checked: MapCheck | None = None,
     ) -> None:
         self.seed_value = scenario.seed if seed is None else int(seed)
         super().__init__(rng=np.random.default_rng(np.random.SeedSequence(self.seed_value)))
@@ -75,6 +54,11 @@ class PoliceModel(mesa.Model):
         self.env = simpy.Environment()
         self.network = network
         self.snapper = Snapper(network)
+        check = checked or check_on_map(scenario, network, self.snapper, filename=filename)
+        if check.problems:
+            raise ScenarioError(check.problems)
+        self.warnings = check.warnings
+        self.station_nodes = check.station_nodes
         if scenario.travel.mode == "instant":
             self.router = None
         else:
@@ -87,11 +71,6 @@ class PoliceModel(mesa.Model):
                 ),
             )
         self.kinds = list(scenario.demand.kinds)
-        problems, weights = check_on_map(scenario, network, self.snapper, filename=filename)
-        if problems:
-            raise ScenarioError(problems)
-        stations = scenario.stations
-        self.station_nodes, _ = self.snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
         n_units = scenario.units.count
         self.unit_available = np.ones(n_units, dtype=bool)
         self.unit_returning = np.zeros(n_units, dtype=bool)
@@ -112,7 +91,7 @@ class PoliceModel(mesa.Model):
         self.policy = POLICIES[scenario.dispatch.policy]()
         self.queue = DispatchQueue()
         self.takers = simpy.Resource(self.env, capacity=scenario.call_handling.takers)
-        self.calls: CallBatch = make_demand(scenario, weights).generate(
+        self.calls: CallBatch = make_demand(scenario, check.weights).generate(
             duration_s=scenario.duration,
             demand_rng=stream(self.seed_value, "demand"),
             service_rng=stream(self.seed_value, "service"),

@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from policetwin import clock
 from policetwin.sim import report_figures as rf
 from policetwin.sim import report_tables as rt
 
@@ -47,6 +48,8 @@ table.kpi thead th { background: #eef1f5; }
 table.kpi tr.overall td { font-weight: 600; border-top: 2px solid #0b2545; }
 .tables { display: flex; flex-wrap: wrap; gap: 28px; }
 .note { color: #555; font-size: 13px; }
+section.warnings { border-left: 5px solid #e6a700; background: #fff8e1; }
+section.warnings li { font-size: 14px; margin: 3px 0; }
 """
 
 
@@ -115,7 +118,40 @@ def _table(header: list[str], rows: list[list[str]], *, overall_last: bool = Fal
 # --------------------------------------------------------------------------- page parts
 
 
-def _header(summary: Mapping, network) -> tuple[str, str]:
+def _run_start(summary: Mapping) -> tuple[str, list[str]]:
+    """The run's canonical start and any problem reading it.
+
+    Summaries written before runs had a start have none: those runs began Monday 00:00. An unreadable
+    start is drawn from Monday 00:00 too, with a warning, rather than losing the whole report."""
+    value = summary.get("start")
+    if value is None or value == "":
+        return clock.DEFAULT_START, []
+    try:
+        return clock.parse_start(value), []
+    except ValueError as exc:
+        return clock.DEFAULT_START, [f"report: {exc}; times are drawn from {clock.DEFAULT_START}"]
+
+
+def _warning_lines(summary: Mapping) -> list[str]:
+    """The summary's ``warnings`` as a list of strings (absent, None or empty: none)."""
+    raw = summary.get("warnings")
+    if not raw:
+        return []
+    if not isinstance(raw, list | tuple):
+        return [str(raw)]
+    return [str(w) for w in raw]
+
+
+def _warnings_section(lines: list[str]) -> str:
+    """A highlighted list of what the run warned about (e.g. stations snapped far to a road), so a
+    planner sees it before trusting the figures; nothing at all when there are no warnings."""
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return f'<section class="warnings" id="warnings"><h2>Warnings</h2><ul>{items}</ul></section>'
+
+
+def _header(summary: Mapping, network, start: str) -> tuple[str, str]:
     scenario = _get(summary, "scenario_name") or "PoliceTwin run"
     map_name = _get(summary, "map", "name") or getattr(network, "name", None)
     sha = _get(summary, "scenario_sha256")
@@ -129,6 +165,7 @@ def _header(summary: Mapping, network) -> tuple[str, str]:
             f"{DASH if km is None else f'{km:,.1f}'} street km",
         ),
         ("Duration", _fmt_duration(_get(summary, "duration_s"))),
+        ("Starts", html.escape(rf.start_label(start))),
         ("Seed", _esc(_get(summary, "seed"))),
         ("Version", _esc(_get(summary, "version"))),
         ("Wall time", _fmt_seconds(_get(summary, "wall_s"))),
@@ -244,15 +281,17 @@ def render_report(
 ) -> str:
     """The report page as one HTML string (see :func:`write_report`)."""
     summary = summary if isinstance(summary, Mapping) else {}
+    start, start_problems = _run_start(summary)
     inc = rt.normalise_incidents(incidents)
     units = units if units is not None else pd.DataFrame()
     duration = _duration(summary, inc, units)
     targets = rt.priority_targets(inc, _get(summary, "priorities"))
-    title, header = _header(summary, network)
+    title, header = _header(summary, network, start)
     map_fig, map_note = rf.map_figure(
-        network, inc, stations, max_segments=MAX_MAP_SEGMENTS, max_points=MAX_MAP_INCIDENTS
+        network, inc, stations, max_segments=MAX_MAP_SEGMENTS, max_points=MAX_MAP_INCIDENTS, start=start
     )
     parts = [
+        _warnings_section(_warning_lines(summary) + start_problems),
         _kpi_section(summary, inc, targets),
         _section(
             "Response time against targets",
@@ -268,12 +307,13 @@ def render_report(
         ),
         _section(
             "Demand and queue over the run",
-            _figure_html(rf.calls_and_queue_figure(inc, duration), "fig-queue"),
-            "Bars: calls received per hour. Line: most calls waiting for a unit at once (per bin).",
+            _figure_html(rf.calls_and_queue_figure(inc, duration, start=start), "fig-queue"),
+            "Bars: calls received per clock hour (the first and last bars may cover only part of their "
+            "hour). Line: most calls waiting for a unit at once (per bin).",
         ),
         _section(
             "Unit utilisation over the run",
-            _figure_html(rf.utilisation_figure(units, duration), "fig-util"),
+            _figure_html(rf.utilisation_figure(units, duration, start=start), "fig-util"),
             "enroute + onscene = saturation index; + returning = utilisation (share of on-duty unit time).",
         ),
         _section("Map", _figure_html(map_fig, "fig-map"), f"Drawn: {map_note}. Hover a point for details."),
@@ -298,7 +338,8 @@ def write_report(
     """Write one self-contained, offline HTML report of a run to ``path`` (atomically).
 
     ``incidents`` / ``units`` follow the engine's output tables, ``summary`` the run summary dict
-    (missing keys show as "-"), ``network`` needs ``lon``, ``lat``, ``edge_u``, ``edge_v``
+    (missing keys show as "-"; ``start`` gives the time axes clock times, Monday 00:00 when absent;
+    ``warnings`` lists lines shown near the top), ``network`` needs ``lon``, ``lat``, ``edge_u``, ``edge_v``
     (and ``highway`` to thin big maps), ``stations`` dicts with ``name``, ``lon``, ``lat``.
     """
     page = render_report(

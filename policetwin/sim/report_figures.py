@@ -7,15 +7,18 @@ instead of raising.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import math
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from policetwin import clock
 from policetwin.sim.report_tables import (
     BUSY_STATES,
     normalise_incidents,
@@ -34,6 +37,65 @@ STAGE_COLOURS = {
 PRIORITY_COLOURS = {1: "#d62728", 2: "#ff7f0e", 3: "#1f77b4", 4: "#2ca02c", 5: "#9467bd"}
 MINOR_HIGHWAYS = frozenset({"residential", "living_street", "service", "track", "unclassified", "road"})
 TEMPLATE = "plotly_white"
+HOUR_MS = 3_600_000
+BAR_WIDTH_MS = 0.95 * HOUR_MS  # a date axis measures bar width in milliseconds
+
+
+def start_label(start: str) -> str:
+    """A run start as a reader sees it: ``Fri 18:00`` as is, a calendar start as ``Thu 31 Dec 2026 20:00``."""
+    canonical = clock.parse_start(start)
+    when = clock.start_datetime(canonical)
+    if when is None:
+        return canonical
+    return when.strftime("%a %d %b %Y %H:%M" + (":%S" if when.second else ""))
+
+
+class ClockAxis(NamedTuple):
+    """How scenario seconds are drawn as clock time, so planners read "Fri 22:00", not "4 h".
+
+    ``origin`` is the date-time of scenario time 0, ``tickformat`` the plotly (d3) tick format for the
+    axis (also valid for ``strftime``), ``title`` the axis title naming the start."""
+
+    origin: dt.datetime
+    tickformat: str
+    title: str
+
+    @property
+    def hour_offset_s(self) -> float:
+        """Seconds from the start of the clock hour the run begins in to time 0 (1800 for 18:30)."""
+        o = self.origin
+        return o.minute * 60.0 + o.second + o.microsecond / 1e6
+
+    def at(self, seconds) -> np.ndarray:
+        """Date-times (``datetime64[ms]``) of scenario times in seconds (finite values only)."""
+        ms = np.round(np.asarray(seconds, dtype=float) * 1000.0).astype(np.int64)
+        return np.datetime64(self.origin, "ms") + ms.astype("timedelta64[ms]")
+
+    def hour_middles(self, n_hours: int) -> np.ndarray:
+        """Middles of the first ``n_hours`` clock hours from the one the run begins in (bar centres)."""
+        return self.at((np.arange(n_hours) + 0.5) * 3600.0 - self.hour_offset_s)
+
+    def hour_labels(self, n_hours: int) -> list[str]:
+        """``Fri 18:00–19:00`` per clock hour, for bar hover text (a bar sits at the hour's middle)."""
+        starts = self.at(np.arange(n_hours) * 3600.0 - self.hour_offset_s).astype(dt.datetime)
+        return [f"{t.strftime(self.tickformat)}–{t + dt.timedelta(hours=1):%H:%M}" for t in starts]
+
+    def label(self, seconds: float) -> str:
+        """Clock time of one scenario time (``Fri 19:15``); "-" when it is missing."""
+        if not math.isfinite(seconds):
+            return "-"
+        return (self.origin + dt.timedelta(seconds=float(seconds))).strftime(self.tickformat)
+
+    def layout(self) -> dict:
+        """Plotly x-axis settings: a date axis with clock-time ticks."""
+        return {"type": "date", "tickformat": self.tickformat, "title": self.title}
+
+
+def clock_axis(start: str = clock.DEFAULT_START) -> ClockAxis:
+    """The clock axis of a run that starts at ``start`` (any form :func:`clock.parse_start` reads)."""
+    canonical = clock.parse_start(start)
+    origin, tickformat = clock.axis_origin(canonical)
+    return ClockAxis(origin, tickformat, f"clock time (run starts {start_label(canonical)})")
 
 
 def priority_colour(priority: int) -> str:
@@ -142,68 +204,76 @@ def stage_breakdown_figure(incidents: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def calls_and_queue_figure(incidents: pd.DataFrame, duration_s: float) -> go.Figure:
-    """Calls per hour (stacked by priority) and the number of calls waiting for a unit."""
+def calls_and_queue_figure(
+    incidents: pd.DataFrame, duration_s: float, *, start: str = clock.DEFAULT_START
+) -> go.Figure:
+    """Calls per clock hour (stacked by priority) and the number of calls waiting for a unit, on a
+    clock-time axis: a run starting at 18:30 has its first bar on 18:00-19:00 (half an hour of calls)."""
     title = "Calls per hour and calls waiting for a unit"
     df = normalise_incidents(incidents)
     if df.empty or not df["t_call"].notna().any():
         return _empty_figure(title, "no calls")
+    axis = clock_axis(start)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    hour = np.floor(df["t_call"] / 3600.0)
-    n_hours = int(max(math.ceil((duration_s or 0) / 3600.0), np.nanmax(hour) + 1))
+    hour = np.floor((df["t_call"] + axis.hour_offset_s) / 3600.0)
+    n_hours = int(max(math.ceil(((duration_s or 0) + axis.hour_offset_s) / 3600.0), np.nanmax(hour) + 1))
+    x, labels = axis.hour_middles(n_hours), axis.hour_labels(n_hours)
     for prio, grp_hour in hour.groupby(df["priority"], sort=True):
         counts = np.bincount(grp_hour.dropna().astype(np.int64).clip(0, n_hours - 1), minlength=n_hours)
         fig.add_trace(
             go.Bar(
-                x=np.arange(n_hours) + 0.5,
+                x=x,
                 y=counts,
+                width=BAR_WIDTH_MS,
+                customdata=labels,
                 name=f"P{prio} calls",
                 marker_color=priority_colour(prio),
                 opacity=0.75,
-                hovertemplate="hour %{x:.0f}: %{y} calls<extra>P" + str(prio) + "</extra>",
+                hovertemplate="%{customdata}: %{y} calls<extra>P" + str(prio) + "</extra>",
             ),
             secondary_y=False,
         )
-    wait = waiting_for_unit(df, n_hours * 3600.0, bins=min(1440, max(n_hours * 60, 1)))
+    horizon = n_hours * 3600.0 - axis.hour_offset_s  # end of the last clock hour
+    wait = waiting_for_unit(df, horizon, bins=min(1440, max(n_hours * 60, 1)))
     fig.add_trace(
         go.Scatter(
-            x=wait["t_s"].to_numpy(float) / 3600.0,
+            x=axis.at(wait["t_s"]),
             y=wait["waiting"].to_numpy(np.int64),
             mode="lines",
             line={"shape": "hv", "color": "black", "width": 1.5},
             name="waiting for a unit",
-            hovertemplate="%{x:.2f} h: %{y} waiting<extra></extra>",
+            hovertemplate="%{x|" + axis.tickformat + "}: %{y} waiting<extra></extra>",
         ),
         secondary_y=True,
     )
-    fig.update_layout(
-        template=TEMPLATE,
-        title=title,
-        barmode="stack",
-        height=420,
-        bargap=0.05,
-        xaxis_title="hours from start",
-    )
+    fig.update_layout(template=TEMPLATE, title=title, barmode="stack", height=420, xaxis=axis.layout())
     fig.update_yaxes(title_text="calls per hour", secondary_y=False)
     fig.update_yaxes(title_text="calls waiting", secondary_y=True, rangemode="tozero", showgrid=False)
     return fig
 
 
-def utilisation_figure(units: pd.DataFrame | None, duration_s: float) -> go.Figure:
+def utilisation_figure(
+    units: pd.DataFrame | None, duration_s: float, *, start: str = clock.DEFAULT_START
+) -> go.Figure:
+    """Share of on-shift unit time per busy state, one stacked bar per clock hour of the run."""
     title = "Unit utilisation by hour (share of on-shift unit time)"
-    table = utilisation_by_hour(units, duration_s)
+    axis = clock_axis(start)
+    table = utilisation_by_hour(units, duration_s, offset_s=axis.hour_offset_s)
     if table.empty:
         return _empty_figure(title, "no unit data")
     fig = go.Figure()
     colours = {"enroute": "#41ab5d", "onscene": "#ef6548", "returning": "#bdbdbd"}
+    n_hours = len(table)
     for name in BUSY_STATES:
         fig.add_trace(
             go.Bar(
-                x=table["hour"].to_numpy(float) + 0.5,
+                x=axis.hour_middles(n_hours),
                 y=table[name].to_numpy(float),
+                width=BAR_WIDTH_MS,
+                customdata=axis.hour_labels(n_hours),
                 name=name,
                 marker_color=colours[name],
-                hovertemplate="hour %{x:.0f}: %{y:.1%}<extra>" + name + "</extra>",
+                hovertemplate="%{customdata}: %{y:.1%}<extra>" + name + "</extra>",
             )
         )
     fig.update_layout(
@@ -211,8 +281,7 @@ def utilisation_figure(units: pd.DataFrame | None, duration_s: float) -> go.Figu
         title=title,
         barmode="stack",
         height=380,
-        bargap=0.05,
-        xaxis_title="hours from start",
+        xaxis=axis.layout(),
         yaxis={"title": "share of units", "tickformat": ".0%"},
     )
     return fig
@@ -275,12 +344,14 @@ def map_figure(
     *,
     max_segments: int = 40_000,
     max_points: int = 20_000,
+    start: str = clock.DEFAULT_START,
 ) -> tuple[go.Figure, str]:
     """Roads, incidents (one trace per priority, hover text only) and stations on a plain lon/lat plot.
 
     A plain SVG scatter, not a WebGL map: a report opened from disk (file://) cannot start the map
     library's web worker, and needs no tiles anyway. Equal metric scale: the y axis is stretched by
-    1/cos(latitude). Returns the figure and a one-line note on what was drawn."""
+    1/cos(latitude). Hover text gives each call's clock time from ``start``. Returns the figure and a
+    one-line note on what was drawn."""
     fig = go.Figure()
     road_lon, road_lat, note = network_segments(network, max_segments=max_segments)
     fig.add_trace(
@@ -299,9 +370,10 @@ def map_figure(
     note += (
         f"; {len(shown):,} of {len(df):,} incidents" if len(shown) < len(df) else f"; {len(df):,} incidents"
     )
+    axis = clock_axis(start)
     for prio, grp in shown.groupby("priority", sort=True):
         text = [
-            f"#{i} {html.escape(k)} P{prio}<br>call {t / 3600:.2f} h, response {_fmt_min(r)}"
+            f"#{i} {html.escape(k)} P{prio}<br>call {axis.label(t)}, response {_fmt_min(r)}"
             f"<br>first unit {html.escape(u)}"
             for i, k, t, r, u in zip(
                 grp["incident_id"],

@@ -107,10 +107,15 @@ def _cumulative_time(starts: np.ndarray, ends: np.ndarray, at: np.ndarray) -> np
     return before(starts) - before(ends)
 
 
-def utilisation_by_hour(units: pd.DataFrame | None, duration_s: float) -> pd.DataFrame:
+def utilisation_by_hour(
+    units: pd.DataFrame | None, duration_s: float, *, offset_s: float = 0.0
+) -> pd.DataFrame:
     """Per hour, the share of on-shift unit time spent in each busy state (``BUSY_STATES``).
 
-    Columns: ``hour`` plus one column per busy state; on-shift means any state but ``off_shift``."""
+    Columns: ``hour`` plus one column per busy state; on-shift means any state but ``off_shift``.
+    ``offset_s`` is how far into a clock hour the run starts (1800 for 18:30): hour ``k`` then covers
+    scenario seconds ``[k * 3600 - offset_s, (k + 1) * 3600 - offset_s)``, so bins follow clock hours
+    and the first one covers only the part of its hour the run was on."""
     cols = ["hour", *BUSY_STATES]
     if units is None or units.empty or not {"state", "t_start", "t_end"} <= set(units.columns):
         return pd.DataFrame(columns=cols)
@@ -125,8 +130,8 @@ def utilisation_by_hour(units: pd.DataFrame | None, duration_s: float) -> pd.Dat
     ok = np.isfinite(start) & (end > start)
     state = units["state"].astype(str).to_numpy()[ok]
     start, end = start[ok], end[ok]
-    n_hours = math.ceil(horizon / 3600.0)
-    edges = np.arange(n_hours + 1) * 3600.0
+    n_hours = math.ceil((horizon + offset_s) / 3600.0)
+    edges = np.arange(n_hours + 1) * 3600.0 - offset_s
 
     def per_hour(mask: np.ndarray) -> np.ndarray:
         return np.diff(_cumulative_time(start[mask], end[mask], edges))

@@ -18,9 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from policetwin import __version__
-from policetwin.errors import MapError, PoliceTwinError, ScenarioError
+from policetwin.errors import MapError, ScenarioError
 from policetwin.maps import RoadNetwork, load_map
+from policetwin.outputs import check_target, foreign_files, output_lock, run_files
 from policetwin.scenarios import Scenario, scenario_sha256, scenario_to_yaml
+from policetwin.sim.checks import MapCheck
 from policetwin.sim.metrics import summarise
 from policetwin.sim.model import PoliceModel
 
@@ -54,14 +56,19 @@ def simulate(
     filename: str = "scenario",
     base_dir: Path | None = None,
     progress: Callable[[float, int], None] | None = None,
+    checked: MapCheck | None = None,
 ) -> RunResult:
-    """Run the scenario in memory and compute its KPIs (no files written)."""
+    """Run the scenario in memory and compute its KPIs (no files written).
+
+    ``checked``: the scenario's map check when the caller has already done it (e.g. to show its
+    warnings before a long run); its warnings go into the summary.
+    """
     started = time.perf_counter()
     if seed is not None and seed != scenario.seed:
         scenario = scenario.model_copy(update={"seed": int(seed)})  # the resolved scenario repeats this run
     network = network or load_scenario_map(scenario, filename=filename, base_dir=base_dir)
     setup_start = time.perf_counter()
-    model = PoliceModel(scenario, seed=seed, network=network, filename=filename)
+    model = PoliceModel(scenario, seed=seed, network=network, filename=filename, checked=checked)
     setup_s = time.perf_counter() - setup_start
     sim_start = time.perf_counter()
     model.run(progress=progress)
@@ -76,6 +83,7 @@ def simulate(
         "scenario_name": scenario.name,
         "seed": model.seed_value,
         "scenario_sha256": scenario_sha256(scenario),
+        "start": scenario.start,
         "duration_s": scenario.duration,
         "map": network.info(),
         "dispatch_policy": scenario.dispatch.policy,
@@ -90,37 +98,23 @@ def simulate(
             "reverse_searches_pruned": model.pruned_searches,
             "end_s": model.env.now,
         },
+        "warnings": list(model.warnings),
     }
     summary["wall_s"] = round(time.perf_counter() - started, 3)
     return RunResult(summary=summary, incidents=incidents, units=units, model=model, out_dir=None)
 
 
-def check_out_dir(out_dir: Path) -> Path:
-    """Refuse output paths that would destroy something that is not an earlier run directory."""
-    out_dir = Path(out_dir).expanduser().absolute()
-    if not out_dir.name or out_dir.name in (".", ".."):
-        raise PoliceTwinError(f"--out {out_dir}: give a directory name for the run, e.g. runs/baseline")
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise PoliceTwinError(f"--out {out_dir}: exists and is not a directory")
-        if any(out_dir.iterdir()) and not (out_dir / "summary.json").is_file():
-            raise PoliceTwinError(
-                f"--out {out_dir}: exists and is not an earlier run directory (no summary.json); "
-                "refusing to replace it"
-            )
-    for parent in out_dir.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise PoliceTwinError(f"--out {out_dir}: {parent} is a file, not a directory")
-            break
-    return out_dir
+def write_run_dir(result: RunResult, out_dir: Path, *, overwrite: bool = False) -> Path:
+    """Write the run directory atomically: into ``.NAME.tmp-PID-*`` beside it, then renamed into place.
 
-
-def write_run_dir(result: RunResult, out_dir: Path) -> Path:
-    """Write the run directory atomically; an earlier run directory at ``out_dir`` is replaced."""
-    out_dir = check_out_dir(out_dir)
+    An earlier run directory is replaced. A directory holding files PoliceTwin did not write is refused
+    (:class:`OutputError`) unless ``overwrite``; then the run's files are replaced one by one (each
+    rename atomic, ``summary.json`` last) and the other files are kept. ``summary.json`` lists the
+    files the run wrote. Callers that run concurrently should hold :func:`output_lock` (see :func:`run`).
+    """
+    out_dir = check_target(out_dir, overwrite=overwrite)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a run directory is an ordinary one
@@ -131,9 +125,6 @@ def write_run_dir(result: RunResult, out_dir: Path) -> Path:
         for name, rows in model.recorder.extra_tables.items():  # e.g. crowd.parquet from event modules
             pd.DataFrame(rows).to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "scenario.yaml").write_text(scenario_to_yaml(model.scenario), encoding="utf-8")
-        (tmp / "summary.json").write_text(
-            json.dumps(result.summary, indent=2, allow_nan=False), encoding="utf-8"
-        )
         if model.scenario.outputs.report:
             from policetwin.sim.report import write_report
 
@@ -143,13 +134,11 @@ def write_run_dir(result: RunResult, out_dir: Path) -> Path:
             ]
             write_report(tmp / "report.html", incidents=result.incidents, units=result.units,
                          summary=result.summary, network=model.network, stations=stations)  # fmt: skip
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
+        result.summary["files"] = sorted([p.name for p in tmp.iterdir()] + ["summary.json"])
+        (tmp / "summary.json").write_text(
+            json.dumps(result.summary, indent=2, allow_nan=False), encoding="utf-8"
+        )
+        _move_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -157,9 +146,38 @@ def write_run_dir(result: RunResult, out_dir: Path) -> Path:
     return out_dir
 
 
-def run(scenario: Scenario, *, seed: int | None = None, out_dir: Path | None = None, **kwargs) -> RunResult:
-    """Simulate a scenario and, if ``out_dir`` is given, write its run directory."""
-    result = simulate(scenario, seed=seed, **kwargs)
-    if out_dir is not None:
-        write_run_dir(result, out_dir)
+def _move_into_place(tmp: Path, out_dir: Path) -> None:
+    if not out_dir.exists():
+        os.replace(tmp, out_dir)
+    elif not foreign_files(out_dir):  # an earlier run directory: swap it whole
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:  # --overwrite beside the user's files: replace ours file by file, keep theirs
+        new = sorted(p.name for p in tmp.iterdir())
+        for stale in run_files(out_dir) - set(new):
+            (out_dir / stale).unlink(missing_ok=True)
+        (out_dir / "summary.json").unlink(missing_ok=True)  # no summary while the files are mixed
+        for name in sorted(new, key=lambda n: n == "summary.json"):
+            os.replace(tmp / name, out_dir / name)
+        tmp.rmdir()
+
+
+def run(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    out_dir: Path | None = None,
+    overwrite: bool = False,
+    **kwargs,
+) -> RunResult:
+    """Simulate a scenario and, if ``out_dir`` is given, write its run directory (holding its lock, and
+    checking the directory can be used before simulating)."""
+    if out_dir is None:
+        return simulate(scenario, seed=seed, **kwargs)
+    target = check_target(out_dir, overwrite=overwrite)
+    with output_lock(target):
+        result = simulate(scenario, seed=seed, **kwargs)
+        write_run_dir(result, target, overwrite=overwrite)
     return result

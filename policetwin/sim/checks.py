@@ -1,0 +1,64 @@
+"""Scenario checks that need the map: problems (stations or hotspots outside it) and warnings
+(stations far from any road, speed overrides for road classes the map does not have).
+
+Problems are ``file:0: field.path: message`` lines, warnings ``file:0: field.path: warning: message``; the CLI gives them their YAML line
+(:func:`policetwin.scenarios.locate_problems`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from policetwin.errors import ScenarioError
+from policetwin.maps import RoadNetwork, Snapper
+from policetwin.scenarios.schema import Scenario
+from policetwin.sim.demand import node_weights
+
+#: A station further than this from the nearest road node is "outside the map" (an error).
+MAX_SNAP_M = 2000.0
+#: A station further than this from the nearest road node is snapped with a warning. Simplified maps
+#: keep only junctions as nodes, so a station beside a long street can be ~300 m from its nearest node.
+WARN_SNAP_M = 500.0
+
+
+@dataclass
+class MapCheck:
+    """What checking a scenario against its map found, and the demand weight of each node."""
+
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    station_nodes: np.ndarray | None = None
+    weights: np.ndarray | None = None
+
+
+def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str) -> MapCheck:
+    """All problems and warnings that need the map to be seen, at once."""
+    stations = scenario.stations
+    nodes, dist = snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
+    check = MapCheck(station_nodes=nodes)
+    for i, (s, d) in enumerate(zip(stations, dist, strict=True)):
+        where = f"{filename}:0: stations.{i}: "
+        at = f"station {s.name!r} at ({s.lon}, {s.lat})"
+        if d > MAX_SNAP_M:
+            check.problems.append(
+                f"{where}{at} is outside the map {network.name!r} (nearest road node {d / 1000:.1f} km away; "
+                f"map bbox {network.bbox()})"
+            )
+        elif d > WARN_SNAP_M:
+            check.warnings.append(
+                f"{where}warning: {at} is {d:.0f} m from the nearest road node; its units start there"
+            )
+    present = set(np.unique(network.highway.astype(str)).tolist())
+    for cls in scenario.travel.speeds_kph:
+        if cls not in present:
+            check.warnings.append(
+                f"{filename}:0: travel.speeds_kph.{cls}: warning: the map {network.name!r} has no {cls!r} roads; "
+                f"this override changes nothing (classes here: {', '.join(sorted(present))})"
+            )
+    try:
+        check.weights = node_weights(scenario.demand, snapper, filename=filename)
+    except ScenarioError as exc:
+        check.problems.extend(exc.problems)
+    return check
