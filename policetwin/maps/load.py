@@ -49,7 +49,14 @@ def check_spec(spec: str, *, base_dir: Path | None = None) -> str | None:
     kind = describe_spec(spec)
     if kind == "file":
         path = resolve_path(spec, base_dir)
-        if not path.is_file():
+        try:
+            is_dir, is_file = path.is_dir(), path.is_file()
+        except OSError as exc:  # e.g. a name longer than the file system allows
+            shown = spec if len(spec) <= 80 else f"{spec[:60]}...{spec[-12:]} ({len(spec)} characters)"
+            return f"map file {shown} cannot be used: {exc.strerror or exc}"
+        if is_dir:
+            return f"{path} is a directory; give a map file (.osm, .osm.pbf, .pbf or .graphml) inside it"
+        if not is_file:
             return f"map file not found: {path} (or use a bundled city: {', '.join(BUNDLED_CITIES)})"
         if not _file_kind(path):
             return f"unsupported map file {path.name}: use .osm, .osm.pbf, .pbf or .graphml"
@@ -65,9 +72,17 @@ def check_spec(spec: str, *, base_dir: Path | None = None) -> str | None:
 
 def resolve_path(spec: str, base_dir: Path | None) -> Path:
     path = Path(spec).expanduser()
-    if not path.is_absolute() and base_dir is not None and not path.exists():
+    if not path.is_absolute() and base_dir is not None and not exists_safely(path):
         path = base_dir / path
     return path
+
+
+def exists_safely(path: Path) -> bool:
+    """``path.exists()`` that answers False, not OSError, for names the file system cannot hold."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _file_kind(path: Path) -> str | None:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from policetwin.errors import ScenarioError
+from policetwin.maps.load import describe_spec, exists_safely
 from policetwin.scenarios.schema import FieldProblems, Scenario
 
 BUNDLED_DIR = Path(str(resources.files("policetwin.scenarios") / "bundled"))
@@ -31,7 +32,7 @@ def resolve_scenario_path(name_or_path: str | Path | None) -> Path:
     if name_or_path is None:
         name_or_path = DEFAULT_SCENARIO
     path = Path(name_or_path)
-    if path.exists() or path.suffix in (".yaml", ".yml"):
+    if exists_safely(path) or path.suffix in (".yaml", ".yml"):
         return path
     bundled = bundled_scenarios()
     if str(name_or_path) in bundled:
@@ -298,14 +299,13 @@ def load_scenario(source: str | Path | None, overrides: list[str] | tuple[str, .
 
 def _absolute_map_path(scenario: Scenario, base_dir: Path) -> Scenario:
     """Map files named relative to the scenario file become absolute, so resolved copies still work."""
-    from policetwin.maps.load import describe_spec
 
     if describe_spec(scenario.map) != "file" or Path(scenario.map).expanduser().is_absolute():
         return scenario
     candidate = Path(scenario.map).expanduser()
-    if not candidate.exists() and (base_dir / candidate).exists():
+    if not exists_safely(candidate) and exists_safely(base_dir / candidate):
         candidate = base_dir / candidate
-    if candidate.exists():
+    if exists_safely(candidate):
         return scenario.model_copy(update={"map": str(candidate.resolve())})
     return scenario
 
