@@ -129,7 +129,7 @@ def kpi_table(summary: dict, *, command_s: float | None = None) -> Table:
 def run(
     scenario: Annotated[
         str | None,
-        typer.Argument(metavar="[SCENARIO]", help="Scenario file or bundled name (default: coquimbo)."),
+        typer.Argument(metavar="SCENARIO", help="Scenario file or bundled name (default: coquimbo)."),
     ] = None,
     out_dir: Annotated[
         Path | None,
@@ -226,7 +226,9 @@ def _simulate(sc, *, seed: int | None, network, path: Path, check, quiet: bool):
 
 @app.command()
 def validate(
-    scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
+    scenarios: Annotated[
+        list[str], typer.Argument(metavar="SCENARIO", help="Scenario files or bundled names.")
+    ],
     overrides: Annotated[
         list[str] | None, typer.Option("--set", metavar="PATH=VALUE", help="Override values as in run.")
     ] = None,
@@ -262,7 +264,10 @@ def validate(
 def maps_info(
     source: Annotated[
         str,
-        typer.Argument(help="coquimbo, helsinki, a .osm/.osm.pbf/.graphml file, place:..., or synthetic:N"),
+        typer.Argument(
+            metavar="SOURCE",
+            help="coquimbo, helsinki, a .osm/.osm.pbf/.graphml file, place:..., or synthetic:N",
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -287,9 +292,7 @@ def maps_info(
 
 @maps_app.command("import")
 def maps_import(
-    file: Annotated[
-        Path | None, typer.Argument(metavar="[FILE]", help="An .osm or .osm.pbf extract.")
-    ] = None,
+    file: Annotated[Path | None, typer.Argument(metavar="FILE", help="An .osm or .osm.pbf extract.")] = None,
     out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="GraphML file to write.")] = Path(
         "city.graphml"
     ),
