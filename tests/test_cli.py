@@ -7,6 +7,7 @@ run directory. Runs use the small bundled Helsinki map and a 2 h scenario so the
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -663,3 +664,41 @@ def test_run_out_on_an_existing_file_is_refused(scenario_file: Path, tmp_path: P
     assert_clean_exit(result, 2)
     assert notes.read_text() == "precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "small.yaml"]
+
+
+# ------------------------------------------------------------------------------ start and warnings
+def test_start_is_written_to_the_run_directory(scenario_file: Path, tmp_path: Path) -> None:
+    scenario_file.write_text(edit(BASE, "duration: 2h", "start: friday 18:30\nduration: 2h"))
+    out = tmp_path / "runs" / "x"
+    assert_clean_exit(invoke("run", scenario_file, "--out", out, "-q"), 0)
+    assert load_scenario(out / "scenario.yaml").start == "Fri 18:30"
+    assert json.loads((out / "summary.json").read_text())["start"] == "Fri 18:30"
+
+
+def test_bundled_helsinki_is_an_evening() -> None:
+    assert load_scenario("helsinki").start == "Fri 18:00"
+
+
+def test_station_far_from_roads_is_a_warning_with_its_distance(scenario_file: Path, tmp_path: Path) -> None:
+    """Helsinki's nearest road node to (24.95, 60.186) is ~0.8 km away: snapped, with a warning."""
+    text = edit(BASE, "    lat: 60.1640", "    lat: 60.186")
+    scenario_file.write_text(text)
+    result = invoke("validate", scenario_file)
+    assert_clean_exit(result, 0)
+    (warning,) = problem_lines(result)
+    line = line_of(text, "lat: 60.186") - 2  # the station's list item
+    m = re.fullmatch(rf"{re.escape(str(scenario_file))}:{line}: stations\.1: warning: station 'Kaartinkaupunki' "
+                     r"at \(24\.95, 60\.186\) is (\d+) m from the nearest road node; its units start there", warning)  # fmt: skip
+    assert m and 500 < int(m[1]) < 2000, warning
+    out = tmp_path / "runs" / "x"
+    result = invoke("run", scenario_file, "--out", out, "-q")
+    assert_clean_exit(result, 0)
+    assert warning in result.stderr
+    assert json.loads((out / "summary.json").read_text())["warnings"] == [warning]
+
+
+def test_speed_override_for_a_class_the_map_lacks_is_a_warning(scenario_file: Path) -> None:
+    scenario_file.write_text(BASE + "travel:\n  speeds_kph: {motorway: 90}\n")
+    result = invoke("validate", scenario_file)
+    assert_clean_exit(result, 0)
+    assert "travel.speeds_kph.motorway: warning: the map 'helsinki' has no 'motorway' roads" in result.stderr
