@@ -7,12 +7,22 @@ versus float32) plus 1e-6 s absolute.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
 
 from policetwin.maps import RoadNetwork, Router
 from policetwin.maps.router import MIN_EDGE_TIME_S
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and /dev/shm")
 
 REL = 1e-5
 ABS = 1e-6
@@ -246,3 +256,124 @@ def test_parallel_precompute_equals_serial_rows(coquimbo):
     for target in targets.tolist():
         assert parallel.has_full_row(target)
         np.testing.assert_array_equal(parallel.times_to(target), serial.times_to(target))
+
+
+def test_parallel_precompute_reuses_one_buffer_for_many_slabs(coquimbo):
+    """With slabs of 48 rows, 160 targets take four slabs (the last one partial) through the same
+    shared buffer: every row still equals the serial one."""
+    network, times, serial, _ = coquimbo
+    targets = np.arange(5, network.n_nodes, 89)[:160]
+    parallel = Router(network.n_nodes, network.edge_u, network.edge_v, times)
+    parallel._precompute_parallel(targets, chunk=16, workers=2, slab_bytes=4 * network.n_nodes * 50)
+    assert parallel.dijkstra_calls == targets.size
+    serial.precompute(targets, chunk=16)
+    for target in targets.tolist():
+        assert parallel.has_full_row(target)
+        np.testing.assert_array_equal(parallel.times_to(target), serial.times_to(target))
+
+
+# ------------------------------------------------------------------ forked workers, seen from outside
+#: A child Python that fills all rows of a synthetic city with 2 forked workers (a few seconds).
+PRECOMPUTE_SCRIPT = """
+import sys
+from policetwin.maps import Router
+from policetwin.maps.synthetic import synthetic_city
+net = synthetic_city(n_nodes=int(sys.argv[1]), seed=0)
+router = Router(net.n_nodes, net.edge_u, net.edge_v, net.travel_times_s())
+router.precompute(workers=2)
+print(router.precompute_workers_used)
+"""
+
+
+def _shm_names() -> set[str]:
+    """Entries of /dev/shm, without the named semaphores multiprocessing unlinks right away."""
+    return {name for name in os.listdir("/dev/shm") if not name.startswith("sem.")}
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state, ppid, ...), None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User CPU time of a process in clock ticks (0 once gone)."""
+    fields = _stat(pid)
+    return 0 if fields is None else int(fields[11])
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in "ZX"  # a zombie has finished
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        fields = _stat(int(entry)) if entry.isdigit() else None
+        if fields is not None and int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def _mapped_from_dev_shm(pids: list[int]) -> list[str]:
+    """Memory maps of files in /dev/shm (but named semaphores) in any of ``pids``."""
+    lines = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            lines += [
+                line
+                for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+                if "/dev/shm/" in line and "/dev/shm/sem." not in line
+            ]
+    return lines
+
+
+@linux_only
+def test_parallel_precompute_leaves_nothing_in_dev_shm():
+    """While a child process precomputes with forked workers, none of them maps a /dev/shm file and
+    no entry appears there; none is left afterwards (a named segment outlives a killed process)."""
+    before = _shm_names()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PRECOMPUTE_SCRIPT, "3000"], stdout=subprocess.PIPE, text=True
+    )
+    seen_new, seen_mapped, most_workers = set(), [], 0
+    while proc.poll() is None:
+        workers = _children(proc.pid)
+        seen_new |= _shm_names() - before
+        seen_mapped += _mapped_from_dev_shm([proc.pid, *workers])
+        most_workers = max(most_workers, len(workers))
+        time.sleep(0.01)
+    assert proc.communicate()[0].strip() == "2" and proc.returncode == 0  # rows by 2 workers
+    assert most_workers >= 2  # we looked while the workers ran
+    assert not seen_new and not seen_mapped
+    assert _shm_names() - before == set()
+
+
+@linux_only
+def test_workers_die_with_a_killed_parent():
+    """SIGKILL a process while its forked workers compute rows: the workers are gone within seconds
+    (PR_SET_PDEATHSIG), instead of lingering as orphans, and nothing is left in /dev/shm."""
+    before = _shm_names()
+    proc = subprocess.Popen([sys.executable, "-c", PRECOMPUTE_SCRIPT, "5000"], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 8
+        workers = []
+        while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+            workers = [pid for pid in _children(proc.pid) if _alive(pid)]
+        assert len(workers) >= 2, "the workers never started"
+        while not all(_cpu_ticks(pid) > 0 for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.01)  # until each has spent CPU time in its first job
+        assert all(_cpu_ticks(pid) > 0 for pid in workers), "the workers never computed"
+        assert proc.poll() is None, "precompute finished before the kill: use a bigger graph"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 3
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not [pid for pid in workers if _alive(pid)]
+    assert _shm_names() - before == set()

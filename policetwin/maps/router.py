@@ -10,11 +10,16 @@ from the station to v" for all idle units at once. Parallel edges keep the faste
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import mmap
 import multiprocessing
+import os
+import signal
+import sys
 import threading
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import shared_memory
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -23,6 +28,7 @@ from scipy.sparse.csgraph import dijkstra
 #: Edges faster than this are stored with this time: CSR drops explicit zeros.
 MIN_EDGE_TIME_S = 1e-3
 DEFAULT_DENSE_MAX_BYTES = 2 * 1024**3
+PR_SET_PDEATHSIG = 1  # Linux prctl option: signal sent to this process when its parent dies
 
 
 class Router:
@@ -140,27 +146,32 @@ class Router:
     def _precompute_parallel(
         self, todo: np.ndarray, *, chunk: int, workers: int, slab_bytes: int = 256 * 1024**2
     ) -> None:
-        """Rows in slabs of shared memory (bounded extra memory), filled by a pool of forked workers."""
-        graph = (self.reverse.indptr, self.reverse.indices, self.reverse.data, self.n_nodes)
-        slab_rows = max(chunk, (slab_bytes // (4 * self.n_nodes)) // chunk * chunk)
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for first in range(0, todo.size, slab_rows):
-                slab = todo[first : first + slab_rows]
-                shape = (slab.size, self.n_nodes)
-                shm = shared_memory.SharedMemory(create=True, size=max(int(np.prod(shape)) * 4, 1))
-                try:
-                    jobs = [(shm.name, shape, graph, slab, start, min(start + chunk, slab.size))
-                            for start in range(0, slab.size, chunk)]  # fmt: skip
+        """Rows in slabs (bounded extra memory), filled by a pool of forked workers.
+
+        The workers write into ONE anonymous shared mapping, sized for a slab and reused for every
+        slab; they inherit it, and the reverse graph, through fork (a job is just its targets), so
+        no named segment is ever created in /dev/shm, and the mapping dies with its last process.
+        Workers ask the kernel to SIGKILL them when this process dies (see ``_worker_init``).
+        """
+        n = self.n_nodes
+        slab_rows = min(max(chunk, (slab_bytes // (4 * n)) // chunk * chunk), todo.size)
+        shared = np.frombuffer(mmap.mmap(-1, slab_rows * n * 4, flags=mmap.MAP_SHARED), dtype=np.float32)
+        context = multiprocessing.get_context("fork")  # fork: initargs are inherited, never pickled
+        initargs = (os.getpid(), shared, self.reverse)
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_worker_init, initargs=initargs
+        ) as pool:
+            try:
+                for first in range(0, todo.size, slab_rows):
+                    slab = todo[first : first + slab_rows]
+                    jobs = [(start, slab[start : start + chunk]) for start in range(0, slab.size, chunk)]
                     list(pool.map(_rows_into_shared, jobs))
-                    rows = np.ndarray(shape, dtype=np.float32, buffer=shm.buf)
-                    self._matrix[slab] = rows
+                    self._matrix[slab] = shared[: slab.size * n].reshape(slab.size, n)
                     self._filled[slab] = True
                     self.dijkstra_calls += slab.size
-                    del rows
-                finally:
-                    shm.close()
-                    shm.unlink()
+            except BaseException:  # Ctrl-C / SIGTERM: drop queued jobs, wait only for running ones
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
 
     def travel_time(self, source: int, target: int) -> float:
         """Shortest travel time source -> target in seconds."""
@@ -211,14 +222,31 @@ class Router:
         return nodes, to_target[source] - to_target[nodes]
 
 
-def _rows_into_shared(job: tuple) -> None:
-    """Worker: reverse Dijkstra rows ``todo[start:stop]`` written into the shared float32 matrix."""
-    shm_name, shape, (indptr, indices, data, n_nodes), todo, start, stop = job
-    shm = shared_memory.SharedMemory(name=shm_name)
-    try:
-        reverse = csr_matrix((data, indices, indptr), shape=(n_nodes, n_nodes))
-        out = np.ndarray(shape, dtype=np.float32, buffer=shm.buf)
-        out[start:stop] = dijkstra(reverse, directed=True, indices=todo[start:stop])
-        del out
-    finally:
-        shm.close()
+#: In a pool worker: (shared float32 rows, reverse CSR graph), inherited from the parent at fork.
+_worker_state: tuple[np.ndarray, csr_matrix] | None = None
+
+
+def _worker_init(parent_pid: int, shared: np.ndarray, reverse: csr_matrix) -> None:
+    """Pool initializer: die with the parent, and keep the inherited shared rows and graph.
+
+    Without PR_SET_PDEATHSIG a SIGKILLed parent leaves its workers computing, orphaned. The
+    ``getppid`` check covers a parent that died before the prctl call. Where prctl is missing, the
+    workers simply do not get the signal.
+    """
+    global _worker_state
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (the CLI's Ctrl-C-like one)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent handles it
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL))
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    _worker_state = (shared, reverse)
+
+
+def _rows_into_shared(job: tuple[int, np.ndarray]) -> None:
+    """Worker: reverse Dijkstra rows to ``targets`` written at shared rows ``start, start + 1, ...``."""
+    start, targets = job
+    shared, reverse = _worker_state
+    n = reverse.shape[0]
+    shared[start * n : (start + targets.size) * n] = dijkstra(reverse, directed=True, indices=targets).ravel()
