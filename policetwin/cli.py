@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -31,8 +32,9 @@ maps_app = typer.Typer(
     help="Road networks: inspect and import OSM data.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(maps_app, name="maps")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# names and paths are printed as written: no rich markup ("[old]"), emoji codes (":fire:") or highlighting
+out = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
 _state = {"debug": False}
 _IMPORTED_AT = time.perf_counter()
 
@@ -95,6 +97,12 @@ def main_options(
 ) -> None:
     """PoliceTwin command line."""
     _state["debug"] = debug
+
+
+def default_run_name(scenario_name: str) -> str:
+    """A directory name for ``runs/`` from a scenario name: one path component, never ``..`` or hidden."""
+    name = re.sub(r"[^\w.-]+", "-", scenario_name).strip(".-")
+    return name or "run"
 
 
 def kpi_table(summary: dict, *, command_s: float | None = None) -> Table:
@@ -166,7 +174,7 @@ def run(
         _state["overrides"] = overrides or []
         path = resolve_scenario_path(scenario)
         sc = load_scenario(path, overrides or [])
-        target = check_target(out_dir or Path("runs") / sc.name, overwrite=overwrite)
+        target = check_target(out_dir or Path("runs") / default_run_name(sc.name), overwrite=overwrite)
         network, check = _checked_map(sc, path, overrides or [])
         for line in check.warnings:
             err.print(line, markup=False, highlight=False)

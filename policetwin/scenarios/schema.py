@@ -54,6 +54,26 @@ def _repeated(names: list[str]) -> list[int]:
     return [i for i, name in enumerate(names) if name in names[:i]]
 
 
+def _profile(value: object) -> object:
+    """One clear message for every wrong profile (instead of one per member of the union)."""
+    if value in ("default", "flat"):
+        return value
+    if isinstance(value, list):
+        bad = any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 for v in value)
+        if not bad and len(value) in (24, 168) and sum(value) > 0 and all(v < float("inf") for v in value):
+            return [float(v) for v in value]
+        if bad:
+            raise FieldProblems([((i,), f"profile values must be numbers >= 0, got {v!r}") for i, v in enumerate(value)
+                                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0])  # fmt: skip
+        if len(value) not in (24, 168):
+            raise ValueError(f"profile needs 24 (daily) or 168 (hour-of-week) values, got {len(value)}")
+        raise ValueError("profile values must be finite and not all zero")
+    raise ValueError(f"profile is 'default', 'flat', or a list of 24 or 168 numbers >= 0, got {value!r}")
+
+
+#: Most calls one run may generate (they are drawn before the run and held in memory: ~200 bytes each).
+MAX_CALLS = 10_000_000
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Start = Annotated[str, BeforeValidator(parse_start)]
 HighwayClass = Annotated[str, AfterValidator(_highway_class)]
@@ -135,21 +155,11 @@ class Demand(_Strict):
     """Calls for service: a non-homogeneous Poisson process placed on road nodes."""
 
     model: Literal["poisson"] = "poisson"
-    rate_per_hour: float = Field(gt=0)
-    profile: Literal["default", "flat"] | list[Annotated[float, Field(ge=0)]] = "default"
+    rate_per_hour: float = Field(gt=0, le=100_000)
+    profile: Annotated[str | list[float], BeforeValidator(_profile)] = "default"
     background_weight: float = Field(default=1.0, ge=0)
     hotspots: list[Hotspot] = Field(default_factory=list)
     kinds: list[IncidentKind] = Field(default_factory=_default_kinds, min_length=1)
-
-    @field_validator("profile")
-    @classmethod
-    def _check_profile(cls, value: object) -> object:
-        if isinstance(value, list):
-            if len(value) not in (24, 168):
-                raise ValueError(f"profile needs 24 (daily) or 168 (hour-of-week) values, got {len(value)}")
-            if sum(value) <= 0:
-                raise ValueError("profile values must not all be zero")
-        return value
 
     @field_validator("kinds")
     @classmethod
@@ -235,7 +245,7 @@ class Scenario(_Strict):
     name: str = Field(default="scenario", min_length=1)
     seed: int = Field(default=0, ge=0)
     start: Start = DEFAULT_START
-    duration: Duration = Field(gt=0)
+    duration: Duration = Field(gt=0, le=3650 * 86400.0)  # up to ten years
     map: str = Field(default="coquimbo", min_length=1)
     stations: list[Station] = Field(min_length=1)
     units: Units
@@ -258,6 +268,10 @@ class Scenario(_Strict):
             if kind.units > self.units.count:
                 problems.append((("demand", "kinds", i, "units"), f"kind {kind.name!r} needs {kind.units} units "
                                  f"but the scenario has only {self.units.count}"))  # fmt: skip
+        calls = self.demand.rate_per_hour * self.duration / 3600.0
+        if calls > MAX_CALLS:
+            problems.append((("demand", "rate_per_hour"), f"rate x duration gives about {calls:,.0f} calls, more "
+                             f"than the {MAX_CALLS:,} one run holds in memory; shorten the duration or lower the rate"))  # fmt: skip
         if problems:
             raise FieldProblems(problems)
         return self
