@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from policetwin.sim.dispatch import POLICIES, DispatchQueue, NearestPolicy
+from policetwin.sim.dispatch import DispatchQueue
+from policetwin.sim.policies import POLICIES, NearestPolicy
 
 
 def call(row: int, priority: int, t_ready: float, *, needs: bool = True) -> SimpleNamespace:

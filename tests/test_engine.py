@@ -94,7 +94,7 @@ def test_second_call_waits_for_the_only_unit(line_network):
         ("S-1", "returning", 1110.0, 1210.0, None),
         ("S-1", "idle", 1210.0, 3600.0, None),  # the clock runs to the scenario's end
     ]
-    assert len(model.queue) == 0  # the waiting call was taken off the queue
+    assert len(model.dispatcher.queue) == 0  # the waiting call was taken off the queue
 
 
 def test_priority_one_jumps_the_queue_and_fifo_within_a_priority(line_network):
@@ -316,12 +316,12 @@ def test_bounded_eta_search_picks_the_truly_nearest_units(grid_city):
         return times_to(target, limit_s=limit_s)
 
     model.router.times_to = counting_times_to
-    model.policy = RecordingNearest(model.policy, grid_city)
+    model.dispatcher.policy = RecordingNearest(model.dispatcher.policy, grid_city)
     model.run()
-    assert model.policy.decisions > 200
-    assert model.policy.with_returning > 120
+    assert model.dispatcher.policy.decisions > 200
+    assert model.dispatcher.policy.with_returning > 120
     assert sum(bounded) > 50  # bounded searches did happen
-    assert model.policy.with_cut > 80  # and returning units were cut by the lower bounds
+    assert model.dispatcher.policy.with_cut > 80  # and returning units were cut by the lower bounds
 
 
 def test_precomputed_rows_and_bounded_searches_choose_the_same_units(coquimbo_network, monkeypatch):
@@ -339,7 +339,7 @@ def test_precomputed_rows_and_bounded_searches_choose_the_same_units(coquimbo_ne
         monkeypatch.setattr(engine, "WARM_CALLS_PER_NODE", threshold)
         result = simulate(scenario, network=coquimbo_network)
         assert result.model.router.dense
-        logs[label] = (result.incidents, result.model.pruned_searches)
+        logs[label] = (result.incidents, result.model.etas.pruned_searches)
     assert logs["bounded"][1] > 0  # the bounded path really pruned searches
     pd.testing.assert_frame_equal(logs["precomputed"][0], logs["bounded"][0])
 

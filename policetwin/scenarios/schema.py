@@ -217,7 +217,7 @@ class Dispatch(_Strict):
     @field_validator("policy")
     @classmethod
     def _check_policy(cls, value: str) -> str:
-        from policetwin.sim.dispatch import POLICIES
+        from policetwin.sim.policies import POLICIES
 
         if value not in POLICIES:
             raise ValueError(f"unknown dispatch policy {value!r}; allowed: {', '.join(sorted(POLICIES))}")

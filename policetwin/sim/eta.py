@@ -1,0 +1,107 @@
+"""Travel-time estimates for dispatch decisions: how long each candidate unit needs to reach a call.
+
+Idle units wait at their station (exact forward rows from the stations). A moving unit's ETA is the
+time to the next node of its current route plus that node's time to the call; the reverse row of the
+call node answers that for all moving units at once (one Dijkstra on the transposed graph, exact on
+one-way streets), cached, or bounded by the best idle unit when only the k nearest matter.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from policetwin.sim.model import PoliceModel
+
+
+class Etas:
+    """ETAs of candidate units to a node, from where each unit is now (see the module docstring)."""
+
+    def __init__(self, model: PoliceModel) -> None:
+        self.model = model
+        self.router = model.router
+        self.pruned_searches = 0  # reverse searches skipped because bounds showed no moving unit wins
+        if self.router is None:
+            return
+        network = model.network
+        rows = [self.router.times_from(int(n)) for n in model.station_nodes]
+        self.station_rows = np.vstack(rows).astype(float)  # float64: ETAs are summed with offsets
+        self.station_to_rows = np.vstack([self.router.times_to(int(n)) for n in model.station_nodes])
+        edge_s = self.router.forward.data
+        used = self.router.forward.tocoo()
+        length = np.hypot(
+            network.x[used.row] - network.x[used.col], network.y[used.row] - network.y[used.col]
+        )
+        self.top_speed_mps = max(float(np.max(length / edge_s)), 1.0) * 1.001
+
+    def travel_s(self, from_node: int, to_node: int) -> float:
+        """Fastest travel time between two nodes (0 with instant travel)."""
+        return 0.0 if self.router is None else float(self.router.times_to(to_node)[from_node])
+
+    def __call__(self, node: int, candidates: np.ndarray, *, rank: int | None = None) -> np.ndarray:
+        """Seconds for each candidate unit (indices) to reach ``node`` from where it is now.
+
+        Idle units are timed from their station's forward shortest-path row (exact). A moving unit at
+        next node p needs T(p -> node). With ``rank=k`` only the k nearest matter: a unit whose lower
+        bound (triangle inequality through its trip origin or its station, or straight-line distance
+        at the network's top speed) cannot beat the k-th best idle unit gets ``inf``; the others get
+        exact times, from the cached row of ``node`` or from one reverse search bounded by that k-th
+        best time. ``rank=None``: all exact.
+        """
+        if self.router is None:
+            return np.zeros(candidates.size)
+        model = self.model
+        eta = self.station_rows[:, node][model.unit_station[candidates]]
+        moving_idx = model.unit_returning[candidates].nonzero()[0]
+        if not moving_idx.size:
+            return eta
+        eta[moving_idx] = np.inf  # set below, once their position is known
+        moving = moving_idx.tolist()
+        limit = np.inf
+        if rank is not None and candidates.size - len(moving) >= rank:
+            limit = float(eta.min() if rank == 1 else np.partition(eta, rank - 1)[rank - 1]) + 1.0
+        now = model.env.now
+        units = model.units
+        hopeful: list[tuple[int, int, float]] = []
+        if self.router.has_full_row(node):
+            # exact row at hand: ETA >= T(trip origin -> node) - time since leaving it (triangle
+            # inequality along the route) prunes units from far-away scenes before any route walk
+            row = self.router.times_to(node)
+            for j in moving:
+                unit = units[candidates[j]]
+                if row[unit.node] - (now - unit.trip_start) >= limit:
+                    eta[j] = np.inf
+                    continue
+                nxt, offset = unit.position(now)
+                eta[j] = row[nxt] + offset
+            return eta
+        if limit == np.inf:
+            for j in moving:
+                nxt, offset = units[candidates[j]].position(now)
+                hopeful.append((j, nxt, offset))
+        else:
+            x, y, top = model.network.x, model.network.y, self.top_speed_mps
+            for j in moving:
+                unit = units[candidates[j]]
+                nxt, offset = unit.position(now)
+                from_home = self.station_rows[unit.station]
+                to_home = self.station_to_rows[unit.station]
+                lower = max(
+                    float(from_home[node]) - float(from_home[nxt]),
+                    float(to_home[nxt]) - float(to_home[node]),
+                    math.hypot(x[nxt] - x[node], y[nxt] - y[node]) / top,
+                )
+                if offset + lower >= limit:
+                    eta[j] = np.inf
+                    continue
+                hopeful.append((j, nxt, offset))
+        if not hopeful:
+            self.pruned_searches += 1
+            return eta
+        row = self.router.times_to(node, limit_s=limit)
+        for j, nxt, offset in hopeful:
+            eta[j] = row[nxt] + offset
+        return eta
