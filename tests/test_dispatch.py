@@ -44,3 +44,20 @@ def test_nearest_policy_picks_the_fastest_units_stably():
     two = SimpleNamespace(units_needed=3, assigned=1)
     assert policy.select(one, candidates, eta, None) == [1]
     assert policy.select(two, candidates, eta, None) == [1, 2]
+
+
+def test_every_policy_name_the_schema_allows_has_an_implementation() -> None:
+    from policetwin.scenarios.command import BUILTIN_POLICIES
+
+    assert set(BUILTIN_POLICIES) == set(POLICIES)
+
+
+def test_the_scenario_layer_does_not_import_the_engine() -> None:
+    """maps -> scenarios -> sim: validating a scenario must not import policetwin.sim (layering)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, policetwin.scenarios as s; s.load_scenario('helsinki'); "
+            "print(sorted(m for m in sys.modules if m.startswith('policetwin.sim')))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

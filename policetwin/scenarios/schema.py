@@ -3,42 +3,31 @@
 Durations accept numbers (seconds) or strings like ``90s``, ``15min``, ``2h``, ``30d`` and are held
 in seconds. Coordinates are lon/lat (WGS84). Numbers must be numbers (strict mode: ``yes`` is not 1 and
 ``"3"`` is not 3). Checks that relate several fields raise :class:`FieldProblems`, which name each
-offending field, so the loader can point at its YAML line.
+offending field, so the loader can point at its YAML line. Building blocks live in
+:mod:`policetwin.scenarios.base`, the command chain (call handling, dispatch, sensing) in
+:mod:`policetwin.scenarios.command`.
 """
 
 from __future__ import annotations
 
-import difflib
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from policetwin.clock import DEFAULT_START, parse_start
-from policetwin.durations import parse_duration
+from policetwin.clock import DEFAULT_START
 from policetwin.maps.speeds import FALLBACK_SPEED_KPH
-
-
-class FieldProblems(ValueError):
-    """Problems found by a check across fields: ``(path relative to the model, message)`` pairs."""
-
-    def __init__(self, problems: list[tuple[tuple, str]]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(msg for _, msg in problems))
-
-
-def nearest_name(value: str, allowed: list[str] | tuple[str, ...]) -> str:
-    """`` (did you mean 'x'?)`` for a likely misspelling of one of ``allowed``, else ``''``."""
-    close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+from policetwin.scenarios.base import (
+    Distribution,
+    Duration,
+    FieldProblems,
+    Lat,
+    Lon,
+    Start,
+    Strict,
+    nearest_name,
+    repeated,
+)
+from policetwin.scenarios.command import CallHandling, Dispatch
 
 
 def _highway_class(value: str) -> str:
@@ -47,11 +36,6 @@ def _highway_class(value: str) -> str:
         msg = f"unknown OSM highway class {value!r}{nearest_name(value, classes)}; allowed: {', '.join(classes)}"
         raise ValueError(msg)
     return value
-
-
-def _repeated(names: list[str]) -> list[int]:
-    """Indices of names that repeat an earlier one."""
-    return [i for i, name in enumerate(names) if name in names[:i]]
 
 
 def _profile(value: object) -> object:
@@ -74,45 +58,10 @@ def _profile(value: object) -> object:
 #: Most calls one run may generate (they are drawn before the run and held in memory: ~200 bytes each).
 MAX_CALLS = 10_000_000
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Start = Annotated[str, BeforeValidator(parse_start)]
 HighwayClass = Annotated[str, AfterValidator(_highway_class)]
-Lon = Annotated[float, Field(ge=-180, le=180)]
-Lat = Annotated[float, Field(ge=-90, le=90)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
-
-
-class Distribution(_Strict):
-    """A random duration: ``exponential`` (mean), ``lognormal`` (mean, sd) or ``fixed`` (mean).
-
-    A parameter the distribution does not use is an error (it would be silently ignored).
-    """
-
-    dist: Literal["exponential", "lognormal", "fixed"]
-    mean: Duration = Field(ge=0)
-    sd: Duration | None = Field(default=None, ge=0)
-
-    @field_validator("sd")
-    @classmethod
-    def _sd_is_used(cls, value: float | None, info: ValidationInfo) -> float | None:
-        dist = info.data.get("dist")
-        if value is not None and dist in ("exponential", "fixed"):
-            raise ValueError(f"{dist} has no sd (its only parameter is mean); remove sd or use lognormal")
-        return value
-
-    @model_validator(mode="after")
-    def _check_parameters(self) -> Distribution:
-        if self.dist == "lognormal" and (self.sd is None or self.sd <= 0 or self.mean <= 0):
-            raise ValueError("lognormal needs mean > 0 and sd > 0")
-        if self.dist == "exponential" and self.mean <= 0:
-            raise ValueError("exponential needs mean > 0")
-        return self
-
-
-class Station(_Strict):
+class Station(Strict):
     """A police station (home of units); snapped to the nearest road node."""
 
     name: str = Field(min_length=1)
@@ -120,7 +69,7 @@ class Station(_Strict):
     lat: Lat
 
 
-class Hotspot(_Strict):
+class Hotspot(Strict):
     """A demand hotspot: ``weight`` is its share of calls relative to the background's ``background_weight``."""
 
     lon: Lon
@@ -129,7 +78,7 @@ class Hotspot(_Strict):
     weight: float = Field(default=1.0, gt=0)
 
 
-class IncidentKind(_Strict):
+class IncidentKind(Strict):
     """A kind of incident: priority (1 = most urgent), share of calls, on-scene time, units, target."""
 
     name: str = Field(min_length=1)
@@ -151,7 +100,7 @@ def _default_kinds() -> list[IncidentKind]:
     ]  # fmt: skip
 
 
-class Demand(_Strict):
+class Demand(Strict):
     """Calls for service: a non-homogeneous Poisson process placed on road nodes."""
 
     model: Literal["poisson"] = "poisson"
@@ -166,10 +115,10 @@ class Demand(_Strict):
     def _check_kinds(cls, kinds: list[IncidentKind]) -> list[IncidentKind]:
         if sum(k.share for k in kinds) <= 0:
             raise ValueError("the shares of the incident kinds must sum to a positive number")
-        repeated = _repeated([k.name for k in kinds])
-        if repeated:
+        twice = repeated([k.name for k in kinds])
+        if twice:
             raise FieldProblems([((i, "name"), f"incident kind name {kinds[i].name!r} is used twice; names "
-                                  "must be unique") for i in repeated])  # fmt: skip
+                                  "must be unique") for i in twice])  # fmt: skip
         return kinds
 
     @model_validator(mode="after")
@@ -179,7 +128,7 @@ class Demand(_Strict):
         return self
 
 
-class Units(_Strict):
+class Units(Strict):
     """Police units: ``count`` spread round-robin over the stations, or ``per_station`` (which then
     gives the count; a ``count`` beside it must equal its sum)."""
 
@@ -202,29 +151,7 @@ class Units(_Strict):
         return self
 
 
-class CallHandling(_Strict):
-    """Call-takers answer calls (a queue when all are busy), then handle and triage them."""
-
-    takers: int = Field(default=4, ge=1, le=10_000)
-    handling: Distribution = Distribution(dist="lognormal", mean=90.0, sd=40.0)
-
-
-class Dispatch(_Strict):
-    """The dispatch policy by name (see ``policetwin.sim.dispatch.POLICIES``)."""
-
-    policy: str = "nearest"
-
-    @field_validator("policy")
-    @classmethod
-    def _check_policy(cls, value: str) -> str:
-        from policetwin.sim.policies import POLICIES
-
-        if value not in POLICIES:
-            raise ValueError(f"unknown dispatch policy {value!r}; allowed: {', '.join(sorted(POLICIES))}")
-        return value
-
-
-class Travel(_Strict):
+class Travel(Strict):
     """Travel on the road network (``network``) or in zero time (``instant``, for queueing checks)."""
 
     mode: Literal["network", "instant"] = "network"
@@ -232,14 +159,14 @@ class Travel(_Strict):
     speeds_kph: dict[HighwayClass, Annotated[float, Field(gt=0, le=200)]] = Field(default_factory=dict)
 
 
-class Outputs(_Strict):
+class Outputs(Strict):
     """Which optional outputs to write (the incident log and summary are always written)."""
 
     report: bool = True
     units_log: bool = True
 
 
-class Scenario(_Strict):
+class Scenario(Strict):
     """A complete scenario: map, stations, units, demand, call handling, dispatch and travel."""
 
     name: str = Field(default="scenario", min_length=1)
@@ -259,7 +186,7 @@ class Scenario(_Strict):
     def _check_across_fields(self) -> Scenario:
         names = [s.name for s in self.stations]
         problems = [(("stations", i, "name"), f"station name {names[i]!r} is used twice; names must be unique")
-                    for i in _repeated(names)]  # fmt: skip
+                    for i in repeated(names)]  # fmt: skip
         for name in self.units.per_station or {}:
             if name not in names:
                 problems.append((("units", "per_station", name), f"no station is named {name!r}"
