@@ -26,8 +26,10 @@ SHARED_OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 TORONTO = SHARED_OSM / "toronto-downtown.osm"
 needs_toronto = pytest.mark.skipif(not TORONTO.is_file(), reason="../shared/data/osm is absent")
 
-INCIDENT_COLUMNS = ["incident_id", "kind", "priority", "t_call", "t_answer", "t_ready", "t_dispatch", "t_arrive",
-                    "t_clear", "node", "lon", "lat", "n_units", "first_unit", "source"]  # fmt: skip
+INCIDENT_COLUMNS = ["incident_id", "kind", "priority", "t_occur", "t_call", "t_answer", "t_ready", "t_desk",
+                    "t_decided", "t_dispatch", "t_enroute", "t_arrive", "t_clear", "node", "lon", "lat", "n_units",
+                    "first_unit", "source", "target_s", "detected_by", "outcome", "n_preempted"]  # fmt: skip
+ASSIGNMENT_COLUMNS = ["incident_id", "unit_id", "t_assigned", "t_enroute", "t_arrive", "t_released", "result"]
 UNIT_COLUMNS = ["unit_id", "state", "t_start", "t_end", "incident_id"]
 PRIORITY_KEYS = ["count", "served", "response_mean_s", "response_p50_s", "response_p90_s", "within_target"]
 
@@ -300,7 +302,7 @@ def test_run_writes_the_run_directory(scenario_file: Path, tmp_path: Path) -> No
     assert_clean_exit(result, 0)
     assert "P1" in result.stdout and "run directory" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "incidents.parquet", "report.html", "scenario.yaml", "summary.json", "units.parquet"
+        "assignments.parquet", "incidents.parquet", "report.html", "scenario.yaml", "summary.json", "units.parquet"
     ]  # fmt: skip
     assert [p.name for p in out.parent.iterdir()] == ["x"]  # the temp directory was renamed, nothing left
 
@@ -314,8 +316,16 @@ def test_run_writes_the_run_directory(scenario_file: Path, tmp_path: Path) -> No
     assert incidents["t_call"].between(0, 7200).all()
     served = incidents.dropna(subset=["t_arrive"])
     assert (served["t_arrive"] >= served["t_call"]).all()
+    assert (incidents["t_occur"] == incidents["t_call"]).all()  # no report delays, no sensing
+    assert (incidents["t_enroute"].fillna(-1) == incidents["t_dispatch"].fillna(-1)).all()  # no turn-out
+    assert (incidents["detected_by"] == "citizen").all() and (incidents["outcome"] == "served").all()
     units = pd.read_parquet(out / "units.parquet")
     assert list(units.columns)[: len(UNIT_COLUMNS)] == UNIT_COLUMNS
+    assignments = pd.read_parquet(out / "assignments.parquet")
+    assert list(assignments.columns) == ASSIGNMENT_COLUMNS
+    assert len(assignments) == incidents["n_units"].sum()
+    done = assignments.dropna(subset=["t_released"])
+    assert set(done["result"]) <= {"completed", "released_on_arrival"} and len(done) == len(assignments)
     assert units["unit_id"].nunique() == 4
 
     summary = json.loads((out / "summary.json").read_text())

@@ -68,7 +68,7 @@ outputs:
   report: false
 """
 BASE_SCENARIO = scenario_from_text(BASE, "base.yaml")
-RUN_FILES = {"summary.json", "incidents.parquet", "units.parquet", "scenario.yaml"}
+RUN_FILES = {"summary.json", "incidents.parquet", "units.parquet", "assignments.parquet", "scenario.yaml"}
 #: Seconds a guarded ``run`` (a case that may run away) gets before it counts as hung.
 GUARD_TIMEOUT_S = 30.0
 

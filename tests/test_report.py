@@ -219,7 +219,9 @@ def test_report_has_no_warnings(tmp_path):
 def test_stage_breakdown_matches_means():
     inc = _incidents()
     table = rt.stage_breakdown(inc)
-    assert list(table.columns) == ["answer", "handling", "queue", "travel", "on_scene"]
+    assert list(table.columns) == ["know", "answer", "handling", "desk_wait", "decision", "queue", "turnout",
+                                   "travel", "on_scene"]  # fmt: skip
+    assert (table[["know", "desk_wait", "decision", "turnout"]] == 0).all().all()  # a log from before them
     assert list(table.index) == ["P1", "P2", "P3", "all"]
     p2 = inc[inc["priority"] == 2]
     assert table.loc["P2", "travel"] == pytest.approx((p2["t_arrive"] - p2["t_dispatch"]).mean())

@@ -42,6 +42,7 @@ class PatrolUnit(mesa.Agent):
         self.trip_start = 0.0
         self.trip_token = 0  # bumps when a trip is abandoned, so its arrival event is ignored
         self._walk = -1  # last node reached on the current trip home (-1: not walked yet)
+        self.assignment = -1  # row of the current assignment in the recorder (-1: none)
 
     def set_state(self, state: UnitState, now: float, incident_id: int = -1) -> None:
         """Change state, logging the interval that ends now."""

@@ -27,7 +27,7 @@ from policetwin.scenarios.base import (
     nearest_name,
     repeated,
 )
-from policetwin.scenarios.command import CallHandling, Dispatch
+from policetwin.scenarios.command import CallHandling, Dispatch, Sensing
 
 
 def _highway_class(value: str) -> str:
@@ -87,6 +87,7 @@ class IncidentKind(Strict):
     on_scene: Distribution
     units: int = Field(default=1, ge=1, le=20)
     target: Duration = Field(gt=0)
+    report_delay: Distribution | None = None  # incident -> citizen's call (default: called at once)
 
 
 def _default_kinds() -> list[IncidentKind]:
@@ -157,6 +158,11 @@ class Travel(Strict):
     mode: Literal["network", "instant"] = "network"
     speed_factor: float = Field(default=1.0, gt=0, le=10)
     speeds_kph: dict[HighwayClass, Annotated[float, Field(gt=0, le=200)]] = Field(default_factory=dict)
+    turnout: Distribution | None = None  # a unit at its station: assigned -> rolling (mobilisation)
+    #: Emergency driving: travel to a call of this priority takes time / factor (return trips: 1).
+    priority_speed_factor: dict[
+        Annotated[int, Field(strict=False, ge=1, le=9)], Annotated[float, Field(gt=0, le=3)]
+    ] = Field(default_factory=dict)
 
 
 class Outputs(Strict):
@@ -177,6 +183,7 @@ class Scenario(Strict):
     stations: list[Station] = Field(min_length=1)
     units: Units
     demand: Demand
+    sensing: Sensing | None = None
     call_handling: CallHandling = CallHandling()
     dispatch: Dispatch = Dispatch()
     travel: Travel = Travel()

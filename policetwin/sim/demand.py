@@ -52,9 +52,27 @@ def sample_durations(dist: Distribution, size: int, rng: np.random.Generator) ->
     return rng.lognormal(np.log(dist.mean) - sigma2 / 2, np.sqrt(sigma2), size)
 
 
+class Draws:
+    """Durations from a scenario distribution, drawn in blocks from their own random stream."""
+
+    def __init__(self, dist, rng: np.random.Generator, *, block: int = 4096) -> None:
+        self.dist, self.rng, self.block = dist, rng, block
+        self._values: list[float] = []
+
+    def next(self) -> float:
+        """The next duration (s)."""
+        if not self._values:
+            self._values = sample_durations(self.dist, self.block, self.rng).tolist()[::-1]
+        return self._values.pop()
+
+
 @dataclass(frozen=True)
 class CallBatch:
-    """Calls sorted by time: when, which kind (index into ``demand.kinds``), where (node index)."""
+    """Calls sorted by call time: when, which kind (index into ``demand.kinds``), where (node index).
+
+    ``t_occur`` (when the incident happened; default: the call time) and ``detected_by`` (0 citizen,
+    1 sensor) are filled by :func:`policetwin.sim.sensing.report`.
+    """
 
     t_call: np.ndarray
     kind: np.ndarray
@@ -62,6 +80,8 @@ class CallBatch:
     handling_s: np.ndarray
     on_scene_s: np.ndarray
     source: str = "generated"
+    t_occur: np.ndarray | None = None
+    detected_by: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.t_call.size)

@@ -7,11 +7,18 @@ import math
 import numpy as np
 import pandas as pd
 
+#: The stages of a call's life (sense -> assess -> command -> respond) and the columns that bound them.
+#: With no sensing, no dispatcher desk and no turn-out, ``know``, ``desk_wait``, ``decision`` and
+#: ``turnout`` are 0 and the others keep their meaning from before these existed.
 STAGES = {
+    "know": ("t_occur", "t_call"),
     "answer": ("t_call", "t_answer"),
     "handling": ("t_answer", "t_ready"),
-    "queue": ("t_ready", "t_dispatch"),
-    "travel": ("t_dispatch", "t_arrive"),
+    "desk_wait": ("t_ready", "t_desk"),
+    "decision": ("t_desk", "t_decided"),
+    "queue": ("t_decided", "t_dispatch"),
+    "turnout": ("t_dispatch", "t_enroute"),
+    "travel": ("t_enroute", "t_arrive"),
     "on_scene": ("t_arrive", "t_clear"),
 }
 ON_CALL_STATES = ("enroute", "onscene")
@@ -24,7 +31,8 @@ def _num(value: float) -> float | None:
 
 
 def response_stats(frame: pd.DataFrame) -> dict:
-    """Count, served, mean/p50/p90 response (t_arrive - t_call) and share within each call's target."""
+    """Count, served, mean/p50/p90 response (t_arrive - t_call), share within each call's target, and
+    the mean time to know (t_call - t_occur) and to help (t_arrive - t_occur)."""
     response = (frame["t_arrive"] - frame["t_call"]).to_numpy(dtype=float)
     served = np.isfinite(response)
     out = {"count": len(frame), "served": int(served.sum())}
@@ -38,6 +46,11 @@ def response_stats(frame: pd.DataFrame) -> dict:
         )
     else:
         out.update(response_mean_s=None, response_p50_s=None, response_p90_s=None, within_target=None)
+    if "t_occur" in frame:
+        know = (frame["t_call"] - frame["t_occur"]).to_numpy(dtype=float)
+        help_s = (frame["t_arrive"] - frame["t_occur"]).to_numpy(dtype=float)
+        out["time_to_know_mean_s"] = _num(float(know.mean())) if len(frame) else None
+        out["time_to_help_mean_s"] = _num(float(help_s[served].mean())) if served.any() else None
     return out
 
 
@@ -76,9 +89,10 @@ def queue_figures(incidents: pd.DataFrame) -> dict:
     if incidents.empty:
         return {"mean_wait_for_taker_s": None, "mean_wait_for_unit_s": None, "p_wait_for_unit": None,
                 "max_waiting": 0}  # fmt: skip
-    wait_unit = (incidents["t_dispatch"] - incidents["t_ready"]).to_numpy(dtype=float)
+    ready_col = "t_decided" if "t_decided" in incidents else "t_ready"  # ready for units (after the desk)
+    wait_unit = (incidents["t_dispatch"] - incidents[ready_col]).to_numpy(dtype=float)
     wait_taker = (incidents["t_answer"] - incidents["t_call"]).to_numpy(dtype=float)
-    ready = incidents["t_ready"].to_numpy(dtype=float)
+    ready = incidents["t_decided" if "t_decided" in incidents else "t_ready"].to_numpy(dtype=float)
     dispatched = incidents["t_dispatch"].to_numpy(dtype=float)
     ok = np.isfinite(ready)
     events = np.concatenate([ready[ok], dispatched[ok & np.isfinite(dispatched)]])
@@ -91,6 +105,13 @@ def queue_figures(incidents: pd.DataFrame) -> dict:
         "p_wait_for_unit": _num(float(np.nanmean(wait_unit > 1e-9))),
         "max_waiting": int(waiting.max()) if waiting.size else 0,
     }
+
+
+def shares(values: pd.Series) -> dict[str, dict]:
+    """Count and share of each value (e.g. outcomes, who detected the incident)."""
+    counts = values.astype(str).value_counts(sort=False).sort_index()
+    total = int(counts.sum())
+    return {str(k): {"count": int(v), "share": float(v / total)} for k, v in counts.items()}
 
 
 def summarise(incidents: pd.DataFrame, units: pd.DataFrame, *, n_units: int, horizon_s: float) -> dict:
@@ -106,4 +127,6 @@ def summarise(incidents: pd.DataFrame, units: pd.DataFrame, *, n_units: int, hor
         "stages_mean_s": stage_means(incidents),
         "units": unit_time_shares(units, n_units=n_units, horizon_s=horizon_s),
         "queue": queue_figures(incidents),
+        **({"detected_by": shares(incidents["detected_by"])} if "detected_by" in incidents else {}),
+        **({"outcomes": shares(incidents["outcome"])} if "outcome" in incidents else {}),
     }

@@ -25,9 +25,10 @@ from policetwin.sim.eta import Etas
 from policetwin.sim.fleet import Fleet, make_units
 from policetwin.sim.policies import POLICIES
 from policetwin.sim.recorder import Recorder
+from policetwin.sim.sensing import covered_nodes, report
 
 #: Named random streams: each draws from its own SeedSequence child so they never shift each other.
-STREAMS = {"demand": 1, "service": 2, "policy": 3}
+STREAMS = {"demand": 1, "service": 2, "policy": 3, "sense": 4, "desk": 5, "turnout": 6}
 #: Precompute travel-time rows for all call nodes when there are at least this many calls per node.
 WARM_CALLS_PER_NODE = 10
 
@@ -77,10 +78,14 @@ class PoliceModel(mesa.Model):
         self.units = make_units(self)
         self.unit_station = np.array([u.station for u in self.units], dtype=np.int64)
         self.unit_names = [u.name for u in self.units]
-        self.calls: CallBatch = make_demand(scenario, check.weights).generate(
+        incidents = make_demand(scenario, check.weights).generate(
             duration_s=scenario.duration,
             demand_rng=stream(self.seed_value, "demand"),
             service_rng=stream(self.seed_value, "service"),
+        )
+        sense_rng = self.stream("sense")
+        self.calls: CallBatch = report(
+            incidents, scenario, covered_nodes(scenario, self.snapper, sense_rng), sense_rng
         )
         self.recorder = Recorder(capacity=len(self.calls) + 16, log_units=scenario.outputs.units_log)
         self.etas = Etas(self)
@@ -90,6 +95,10 @@ class PoliceModel(mesa.Model):
         self.centre = CallCentre(self, on_ready=self.dispatcher.dispatch)
         self._warm_router()
         self._started = False
+
+    def stream(self, name: str) -> np.random.Generator:
+        """This run's independent random stream for one purpose (see :data:`STREAMS`)."""
+        return stream(self.seed_value, name)
 
     def _warm_router(self) -> None:
         """Precompute the reverse rows of all call nodes when the run is long enough to repay it.

@@ -1,7 +1,8 @@
 """The event recorder: compact column buffers that the engine (and later modules) append to.
 
-Incident rows are filled in place as stages happen; unit state intervals are appended. At the end
-``incidents_frame`` / ``units_frame`` build the tables written to Parquet.
+Incident rows are filled in place as stages happen; unit state intervals and assignments (one row
+per unit sent to an incident) are appended. At the end ``incidents_frame`` / ``units_frame`` /
+``assignments_frame`` build the tables written to Parquet.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ import pyarrow as pa
 
 from policetwin.agents.unit import UnitState
 
-INCIDENT_TIMES = ("t_call", "t_answer", "t_ready", "t_dispatch", "t_arrive", "t_clear")
+#: Stage times of an incident, in the order they happen (seconds from the scenario's start; NaN when
+#: not reached): occurred, called, answered by a call-taker, triaged (taker free), taken up by the
+#: dispatcher desk, decided, first unit assigned, first unit rolling, first unit on scene, cleared.
+INCIDENT_TIMES = ("t_occur", "t_call", "t_answer", "t_ready", "t_desk", "t_decided", "t_dispatch", "t_enroute",
+                  "t_arrive", "t_clear")  # fmt: skip
+DETECTED_BY = ("citizen", "sensor")
+OUTCOMES = ("served", "phone", "duplicate", "abandoned")
+ASSIGNMENT_RESULTS = ("completed", "preempted", "cancelled", "released_on_arrival")
 
 
 def _strings(codes: np.ndarray, names) -> pd.api.extensions.ExtensionArray:
@@ -37,7 +45,17 @@ class Recorder:
         self.n_units = np.zeros(self._cap, dtype=np.int16)
         self.first_unit = np.full(self._cap, -1, dtype=np.int32)
         self.source = np.zeros(self._cap, dtype=np.int8)
+        self.detected_by = np.zeros(self._cap, dtype=np.int8)
+        self.outcome = np.zeros(self._cap, dtype=np.int8)
+        self.n_preempted = np.zeros(self._cap, dtype=np.int16)
         self.sources: list[str] = []
+        self.a_incident = array("q")
+        self.a_unit = array("i")
+        self.a_assigned = array("d")
+        self.a_enroute = array("d")
+        self.a_arrive = array("d")
+        self.a_released = array("d")
+        self.a_result = array("b")
         self.log_units = log_units
         self.u_unit = array("i")
         self.u_state = array("b")
@@ -62,22 +80,46 @@ class Recorder:
         self.node = np.concatenate([self.node, np.zeros(self._cap, dtype=np.int64)])
         self.n_units = np.concatenate([self.n_units, np.zeros(self._cap, dtype=np.int16)])
         self.first_unit = np.concatenate([self.first_unit, np.full(self._cap, -1, dtype=np.int32)])
-        self.source = np.concatenate([self.source, np.zeros(self._cap, dtype=np.int8)])
+        for name in ("source", "detected_by", "outcome", "n_preempted"):
+            col = getattr(self, name)
+            setattr(self, name, np.concatenate([col, np.zeros(self._cap, dtype=col.dtype)]))
         self._cap = new_cap
 
-    def new_incident(self, *, t_call: float, kind: int, node: int, source: str) -> int:
+    def new_incident(
+        self,
+        *,
+        t_call: float,
+        kind: int,
+        node: int,
+        source: str,
+        t_occur: float | None = None,
+        detected_by: int = 0,
+    ) -> int:
         """Reserve a row for a new incident and return its id (= row)."""
         if self.n == self._cap:
             self._grow()
         row = self.n
         self.n += 1
         self.times["t_call"][row] = t_call
+        self.times["t_occur"][row] = t_call if t_occur is None else t_occur
+        self.detected_by[row] = detected_by
         self.kind[row] = kind
         self.node[row] = node
         if source not in self.sources:
             self.sources.append(source)
         self.source[row] = self.sources.index(source)
         return row
+
+    def new_assignment(self, *, incident: int, unit: int, t_assigned: float, t_enroute: float) -> int:
+        """Log that ``unit`` was sent to ``incident``; returns the assignment's row."""
+        self.a_incident.append(incident)
+        self.a_unit.append(unit)
+        self.a_assigned.append(t_assigned)
+        self.a_enroute.append(t_enroute)
+        self.a_arrive.append(np.nan)
+        self.a_released.append(np.nan)
+        self.a_result.append(-1)
+        return len(self.a_unit) - 1
 
     def unit_interval(self, unit: int, state: int, t_start: float, t_end: float, incident_id: int) -> None:
         """Log that ``unit`` was in ``state`` from ``t_start`` to ``t_end``."""
@@ -111,8 +153,28 @@ class Recorder:
             "first_unit": _strings(np.where(first >= 0, first, len(unit_names)), unit_arr),
             "source": _strings(self.source[:n], self.sources or ["generated"]),
             "target_s": target[kind],
+            "detected_by": _strings(self.detected_by[:n], DETECTED_BY),
+            "outcome": _strings(self.outcome[:n], OUTCOMES),
+            "n_preempted": self.n_preempted[:n].astype(np.int64),
         })  # fmt: skip
         return frame
+
+    def assignments_frame(self, unit_names: list[str]) -> pd.DataFrame:
+        """One row per unit sent to an incident (``assignments.parquet``), in the order they were sent."""
+
+        def col(buffer: array, dtype) -> np.ndarray:
+            return np.frombuffer(buffer, dtype=dtype) if len(buffer) else np.zeros(0, dtype=dtype)
+
+        result = col(self.a_result, np.int8)
+        return pd.DataFrame({
+            "incident_id": col(self.a_incident, np.int64).copy(),
+            "unit_id": _strings(col(self.a_unit, np.int32), unit_names),
+            "t_assigned": col(self.a_assigned, float).copy(),
+            "t_enroute": col(self.a_enroute, float).copy(),
+            "t_arrive": col(self.a_arrive, float).copy(),
+            "t_released": col(self.a_released, float).copy(),
+            "result": _strings(np.where(result >= 0, result, len(ASSIGNMENT_RESULTS)), [*ASSIGNMENT_RESULTS, ""]),
+        })  # fmt: skip
 
     def units_frame(self, unit_names: list[str]) -> pd.DataFrame:
         """The unit state-interval table (``units.parquet``), by unit then time."""

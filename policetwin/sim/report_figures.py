@@ -28,9 +28,13 @@ from policetwin.sim.report_tables import (
 )
 
 STAGE_COLOURS = {
+    "know": "#dadaeb",
     "answer": "#9ecae1",
     "handling": "#4292c6",
+    "desk_wait": "#fdae6b",
+    "decision": "#e6550d",
     "queue": "#ef6548",
+    "turnout": "#a1d99b",
     "travel": "#41ab5d",
     "on_scene": "#bdbdbd",
 }

@@ -21,9 +21,16 @@ STAGES = tuple((name, start, end) for name, (start, end) in metrics.STAGES.items
 BUSY_STATES = metrics.AWAY_STATES
 
 
+#: Stage times added with sensing, the dispatcher desk and turn-out: without them each equals this one.
+_ADDED_LATER = {"t_occur": "t_call", "t_desk": "t_ready", "t_decided": "t_ready", "t_enroute": "t_dispatch"}
+
+
 def normalise_incidents(incidents: pd.DataFrame | None) -> pd.DataFrame:
     """A copy with every column the report reads present (NaN when absent) and float timestamps."""
     df = pd.DataFrame() if incidents is None else incidents.copy()
+    for col, same_as in _ADDED_LATER.items():  # logs written before these columns existed
+        if col not in df and same_as in df:
+            df[col] = df[same_as]
     for col in (*TIME_COLUMNS, "lon", "lat", "target_s"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float) if col in df else np.nan
     if "priority" in df:

@@ -34,6 +34,7 @@ class RunResult:
     summary: dict
     incidents: pd.DataFrame
     units: pd.DataFrame
+    assignments: pd.DataFrame
     model: PoliceModel
     out_dir: Path | None
 
@@ -78,6 +79,7 @@ def simulate(
         unit_names=model.unit_names,
     )  # fmt: skip
     units = model.recorder.units_frame(model.unit_names)
+    assignments = model.recorder.assignments_frame(model.unit_names)
     summary = {
         "version": __version__,
         "scenario_name": scenario.name,
@@ -101,7 +103,8 @@ def simulate(
         "warnings": list(model.warnings),
     }
     summary["wall_s"] = round(time.perf_counter() - started, 3)
-    return RunResult(summary=summary, incidents=incidents, units=units, model=model, out_dir=None)
+    return RunResult(summary=summary, incidents=incidents, units=units, assignments=assignments, model=model,
+                     out_dir=None)  # fmt: skip
 
 
 def write_run_dir(result: RunResult, out_dir: Path, *, overwrite: bool = False) -> Path:
@@ -122,6 +125,7 @@ def write_run_dir(result: RunResult, out_dir: Path, *, overwrite: bool = False) 
         model = result.model
         result.incidents.to_parquet(tmp / "incidents.parquet", index=False)
         result.units.to_parquet(tmp / "units.parquet", index=False)
+        result.assignments.to_parquet(tmp / "assignments.parquet", index=False)
         for name, rows in model.recorder.extra_tables.items():  # e.g. crowd.parquet from event modules
             pd.DataFrame(rows).to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "scenario.yaml").write_text(scenario_to_yaml(model.scenario), encoding="utf-8")
