@@ -57,6 +57,15 @@ def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, 
                 f"{filename}:0: travel.speeds_kph.{cls}: warning: the map {network.name!r} has no {cls!r} roads; "
                 f"this override changes nothing (classes here: {', '.join(sorted(present))})"
             )
+    sensors = scenario.sensing.sensors if scenario.sensing else []
+    if sensors:
+        _, dist = snapper.nearest([p.lon for p in sensors], [p.lat for p in sensors])
+        check.problems += [
+            f"{filename}:0: sensing.sensors.{i}: sensor at ({p.lon}, {p.lat}) is {d / 1000:.1f} km from the nearest "
+            f"road of the map {network.name!r}: it covers no road within its {p.radius_m:g} m"
+            for i, (p, d) in enumerate(zip(sensors, dist, strict=True))
+            if d > p.radius_m
+        ]
     try:
         check.weights = node_weights(scenario.demand, snapper, filename=filename)
     except ScenarioError as exc:
