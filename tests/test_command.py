@@ -201,3 +201,60 @@ def test_sensor_outside_the_map_is_bad_input(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.startswith(f"{path}:10: sensing.sensors.1: sensor at (25.5, 60.5) is ")
     assert "covers no road within its 200 m" in result.stderr
+
+
+# ---------------------------------------------------------------------------------- calls that need no car
+def run_planned(
+    sc: Scenario, network: RoadNetwork, calls: list[tuple[float, int, int, float]], *, handling_s=0.0
+):
+    """Like ``run_calls``, with the callers' plans (phone, duplicates, patience) drawn for the calls."""
+    from policetwin.sim.callers import callers
+
+    model = PoliceModel(sc, seed=0, network=network)
+    t, kind, node, on_scene = (np.array(col) for col in zip(*calls, strict=True))
+    batch = CallBatch(t_call=t.astype(float), kind=kind.astype(np.int16), node=node.astype(np.int64),
+                      handling_s=np.full(len(calls), float(handling_s)), on_scene_s=on_scene.astype(float))  # fmt: skip
+    model.calls = callers(batch, sc, model.stream("callers"))
+    model.run()
+    rec = model.recorder
+    incidents = rec.incidents_frame(kinds=model.kinds, node_ids=network.node_id, lon=network.lon,
+                                    lat=network.lat, unit_names=model.unit_names)  # fmt: skip
+    return incidents, rec.assignments_frame(model.unit_names)
+
+
+def kinds_with(**extra) -> dict:
+    return {"rate_per_hour": 1.0, "profile": "flat", "kinds": [{**KINDS[0], **extra}, KINDS[1]]}
+
+
+def test_calls_resolved_by_phone_get_no_unit(line_network):
+    sc = scenario(demand=kinds_with(phone_share=1.0))
+    incidents, assignments = run_planned(sc, line_network, [(0, P1, 2, 100), (5, P3, 2, 100)], handling_s=30)
+    assert incidents["outcome"].tolist() == ["phone", "served"]
+    assert times(incidents.iloc[:1], "t_ready", "t_clear") == [(30.0, 30.0)]
+    assert incidents["t_dispatch"].isna().tolist() == [True, False]
+    assert assignments["incident_id"].tolist() == [1]
+
+
+def test_duplicate_calls_are_answered_linked_and_never_dispatched(line_network):
+    sc = scenario(
+        demand=kinds_with(duplicates={"share": 1.0, "delay": {"dist": "fixed", "mean": 30}}),
+        call_handling={"takers": 5, "handling": {"dist": "fixed", "mean": 5}},
+    )  # duplicates' handling
+    incidents, assignments = run_planned(sc, line_network, [(0, P1, 2, 100), (10, P3, 3, 100)], handling_s=5)
+    assert times(incidents, "t_call", "outcome", "linked_to") == [
+        (0.0, "served", pd.NA), (10.0, "served", pd.NA), (30.0, "duplicate", 0)]  # fmt: skip
+    assert times(incidents.iloc[2:], "t_answer", "t_ready", "t_clear") == [(30.0, 35.0, 35.0)]
+    assert incidents.loc[2, ["t_dispatch", "t_arrive"]].isna().all()
+    assert sorted(assignments["incident_id"]) == [0, 1]
+
+
+def test_callers_hang_up_when_nobody_answers(line_network):
+    """One call-taker, 100 s per call; patience 50 s. The call at t=10 is still waiting at 60: it is
+    abandoned (never answered, logged). The call at t=120 is answered at once."""
+    sc = scenario(call_handling={"takers": 1, "handling": {"dist": "fixed", "mean": 0}},
+                  demand=kinds_with(patience={"dist": "fixed", "mean": 50}))  # fmt: skip
+    incidents, _ = run_planned(sc, line_network, [(0, P1, 1, 10), (10, P1, 1, 10), (120, P1, 1, 10)],
+                               handling_s=100)  # fmt: skip
+    assert incidents["outcome"].tolist() == ["served", "abandoned", "served"]
+    assert incidents["t_answer"].tolist()[0] == 0.0 and np.isnan(incidents["t_answer"][1])
+    assert incidents["t_answer"].tolist()[2] == 120.0

@@ -21,6 +21,7 @@ class Incident(mesa.Agent):
         "node",
         "on_scene_s",
         "pending",
+        "plan",
         "priority",
         "row",
         "t_ready",
@@ -51,6 +52,7 @@ class Incident(mesa.Agent):
         self.closed = False  # the on-scene work is done: no more units wanted
         self.on_scene_units: list = []  # units working there now
         self.t_ready = float("nan")
+        self.plan = 0  # what triage will find: 0 needs units, else an outcome code (phone, duplicate)
 
     @property
     def still_needs_units(self) -> bool:

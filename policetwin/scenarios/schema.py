@@ -22,6 +22,7 @@ from policetwin.scenarios.base import (
     FieldProblems,
     Lat,
     Lon,
+    Probability,
     Start,
     Strict,
     nearest_name,
@@ -78,6 +79,13 @@ class Hotspot(Strict):
     weight: float = Field(default=1.0, gt=0)
 
 
+class Duplicates(Strict):
+    """Further calls about an incident already known: answered and triaged, linked, never dispatched."""
+
+    share: Probability  # expected duplicate calls per incident of this kind (at most one each)
+    delay: Distribution = Distribution(dist="exponential", mean=120.0)  # after the first call
+
+
 class IncidentKind(Strict):
     """A kind of incident: priority (1 = most urgent), share of calls, on-scene time, units, target."""
 
@@ -88,6 +96,9 @@ class IncidentKind(Strict):
     units: int = Field(default=1, ge=1, le=20)
     target: Duration = Field(gt=0)
     report_delay: Distribution | None = None  # incident -> citizen's call (default: called at once)
+    phone_share: Probability = 0.0  # resolved at triage by phone: no unit is sent
+    duplicates: Duplicates | None = None  # further calls about the same incident
+    patience: Distribution | None = None  # callers hang up if not answered within this (default: never)
 
 
 def _default_kinds() -> list[IncidentKind]:

@@ -7,6 +7,7 @@ while the run goes on.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,9 @@ import simpy
 
 from policetwin.agents import Incident
 from policetwin.sim.demand import Draws
+from policetwin.sim.recorder import OUTCOMES
+
+_ABANDONED = OUTCOMES.index("abandoned")
 
 if TYPE_CHECKING:
     from policetwin.sim.demand import CallBatch
@@ -44,31 +48,46 @@ class CallCentre:
         self._source = calls.source
         t_occur = calls.t_call if calls.t_occur is None else calls.t_occur
         detected = np.zeros(len(calls), np.int8) if calls.detected_by is None else calls.detected_by
+        self._calls = calls
+        self._rows: list[int] | None = [] if calls.outcome is not None else None  # batch index -> row
         self._upcoming = zip(calls.t_call.tolist(), calls.kind.tolist(), calls.node.tolist(),
                              calls.handling_s.tolist(), calls.on_scene_s.tolist(), t_occur.tolist(),
-                             detected.tolist(), strict=True)  # fmt: skip
+                             detected.tolist(), range(len(calls)), strict=True)  # fmt: skip
         self._next_arrival()
+
+    def _submit_planned(self, call: tuple) -> None:
+        if self._rows is None:
+            self.submit(kind=call[1], node=call[2], handling_s=call[3], on_scene_s=call[4], source=self._source,
+                        t_occur=call[5], detected_by=call[6])  # fmt: skip
+            return
+        i, calls = call[7], self._calls
+        linked = int(calls.linked[i])
+        incident = self.submit(kind=call[1], node=call[2], handling_s=call[3], on_scene_s=call[4],
+                               source=self._source, t_occur=call[5], detected_by=call[6],
+                               outcome=int(calls.outcome[i]), patience_s=float(calls.patience_s[i]),
+                               linked_to=self._rows[linked] if linked >= 0 else -1)  # fmt: skip
+        self._rows.append(incident.row)
 
     def _next_arrival(self, pending: tuple | None = None) -> None:
         """Submit the call that is due (if any), then every call due now, then wait for the next."""
-        source = self._source
         if pending is not None:
-            self.submit(kind=pending[1], node=pending[2], handling_s=pending[3], on_scene_s=pending[4],
-                        source=source, t_occur=pending[5], detected_by=pending[6])  # fmt: skip
+            self._submit_planned(pending)
         env = self.env
         for call in self._upcoming:
             delay = call[0] - env.now
             if delay > 0:
                 env.timeout(delay).callbacks.append(lambda _event, due=call: self._next_arrival(due))
                 return
-            self.submit(kind=call[1], node=call[2], handling_s=call[3], on_scene_s=call[4], source=source,
-                        t_occur=call[5], detected_by=call[6])  # fmt: skip
+            self._submit_planned(call)
 
     def submit(self, *, kind: int, node: int, handling_s: float, on_scene_s: float, source: str,
-               t_occur: float | None = None, detected_by: int = 0) -> Incident:  # fmt: skip
+               t_occur: float | None = None, detected_by: int = 0, outcome: int = 0,
+               patience_s: float = math.inf, linked_to: int = -1) -> Incident:  # fmt: skip
         """A call arrives now: it waits for a call-taker, then for ``handling_s`` of handling and triage.
 
-        ``t_occur``: when the incident happened (default: now); ``detected_by``: 0 citizen, 1 sensor.
+        ``t_occur``: when the incident happened (default: now); ``detected_by``: 0 citizen, 1 sensor;
+        ``outcome``: what triage will find (0 needs units, else an index of ``OUTCOMES``: phone,
+        duplicate of incident ``linked_to``); the caller hangs up after ``patience_s`` unanswered.
         """
         spec = self.kinds[kind]
         row = self.recorder.new_incident(t_call=self.env.now, kind=kind, node=node, source=source,
@@ -77,7 +96,20 @@ class CallCentre:
                             units_needed=spec.units, on_scene_s=on_scene_s)  # fmt: skip
         request = self.takers.request()
         request.callbacks.append(lambda _event: self._answered(incident, request, handling_s))
+        if outcome:
+            incident.plan = outcome
+            self.recorder.linked_to[row] = linked_to
+        if patience_s < math.inf:
+            self.env.timeout(patience_s).callbacks.append(lambda _event: self._hang_up(incident, request))
         return incident
+
+    def _hang_up(self, incident: Incident, request: simpy.Event) -> None:
+        """The caller's patience ran out: unanswered callers hang up (logged as ``abandoned``)."""
+        if request.triggered:
+            return
+        request.cancel()
+        self.recorder.outcome[incident.row] = _ABANDONED
+        incident.remove()
 
     def _answered(self, incident: Incident, request: simpy.Event, handling_s: float) -> None:
         """A call-taker picks up: handle and triage for ``handling_s``, then free the taker."""
@@ -90,6 +122,11 @@ class CallCentre:
         now = self.env.now
         times, row = self._times, incident.row
         times["t_ready"][row] = now
+        if incident.plan:  # resolved by phone, or a duplicate of a known incident: no unit
+            times["t_clear"][row] = now
+            self.recorder.outcome[row] = incident.plan
+            incident.remove()
+            return
         if self.desk is None:  # flat command: the call-taker dispatches at once
             times["t_desk"][row] = times["t_decided"][row] = incident.t_ready = now
             self.on_ready(incident)

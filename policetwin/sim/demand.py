@@ -82,6 +82,12 @@ class CallBatch:
     source: str = "generated"
     t_occur: np.ndarray | None = None
     detected_by: np.ndarray | None = None
+    #: Set by :func:`policetwin.sim.callers.callers` when a kind has phone resolution, duplicate calls or
+    #: caller patience: planned outcome (index into ``OUTCOMES``: served, phone, duplicate), the index of
+    #: the call a duplicate repeats (-1), and how long each caller waits for a call-taker (inf: forever).
+    outcome: np.ndarray | None = None
+    linked: np.ndarray | None = None
+    patience_s: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.t_call.size)

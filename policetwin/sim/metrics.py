@@ -116,14 +116,17 @@ def shares(values: pd.Series) -> dict[str, dict]:
 
 def summarise(incidents: pd.DataFrame, units: pd.DataFrame, *, n_units: int, horizon_s: float) -> dict:
     """All KPIs of ``summary.json`` that derive from the log."""
+    # response KPIs are over the calls that needed units (not those resolved by phone, duplicates or
+    # callers who hung up: see "outcomes")
+    needing = incidents[incidents["outcome"] == "served"] if "outcome" in incidents else incidents
     priorities = {
         str(int(p)): {**response_stats(group), "target_s": float(group["target_s"].min())}
-        for p, group in incidents.groupby("priority", sort=True)
+        for p, group in needing.groupby("priority", sort=True)
     }
     return {
         "incidents": {"count": len(incidents), "served": int(incidents["t_arrive"].notna().sum())},
         "priorities": priorities,
-        "overall": response_stats(incidents),
+        "overall": response_stats(needing),
         "stages_mean_s": stage_means(incidents),
         "units": unit_time_shares(units, n_units=n_units, horizon_s=horizon_s),
         "queue": queue_figures(incidents),

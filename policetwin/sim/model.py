@@ -17,6 +17,7 @@ from policetwin.agents import Incident
 from policetwin.errors import ScenarioError
 from policetwin.maps import RoadNetwork, Router, Snapper
 from policetwin.scenarios.schema import Scenario
+from policetwin.sim.callers import callers
 from policetwin.sim.calls import CallCentre
 from policetwin.sim.checks import MapCheck, check_on_map
 from policetwin.sim.demand import CallBatch, make_demand
@@ -28,7 +29,7 @@ from policetwin.sim.recorder import Recorder
 from policetwin.sim.sensing import covered_nodes, report
 
 #: Named random streams: each draws from its own SeedSequence child so they never shift each other.
-STREAMS = {"demand": 1, "service": 2, "policy": 3, "sense": 4, "desk": 5, "turnout": 6}
+STREAMS = {"demand": 1, "service": 2, "policy": 3, "sense": 4, "desk": 5, "turnout": 6, "callers": 7}
 #: Precompute travel-time rows for all call nodes when there are at least this many calls per node.
 WARM_CALLS_PER_NODE = 10
 
@@ -84,9 +85,8 @@ class PoliceModel(mesa.Model):
             service_rng=stream(self.seed_value, "service"),
         )
         sense_rng = self.stream("sense")
-        self.calls: CallBatch = report(
-            incidents, scenario, covered_nodes(scenario, self.snapper, sense_rng), sense_rng
-        )
+        reported = report(incidents, scenario, covered_nodes(scenario, self.snapper, sense_rng), sense_rng)
+        self.calls: CallBatch = callers(reported, scenario, self.stream("callers"))
         self.recorder = Recorder(capacity=len(self.calls) + 16, log_units=scenario.outputs.units_log)
         self.etas = Etas(self)
         self.fleet = Fleet(self, travel_s=self.etas.travel_s)

@@ -48,6 +48,7 @@ class Recorder:
         self.detected_by = np.zeros(self._cap, dtype=np.int8)
         self.outcome = np.zeros(self._cap, dtype=np.int8)
         self.n_preempted = np.zeros(self._cap, dtype=np.int16)
+        self.linked_to = np.full(self._cap, -1, dtype=np.int64)
         self.sources: list[str] = []
         self.a_incident = array("q")
         self.a_unit = array("i")
@@ -83,6 +84,7 @@ class Recorder:
         for name in ("source", "detected_by", "outcome", "n_preempted"):
             col = getattr(self, name)
             setattr(self, name, np.concatenate([col, np.zeros(self._cap, dtype=col.dtype)]))
+        self.linked_to = np.concatenate([self.linked_to, np.full(self._cap, -1, dtype=np.int64)])
         self._cap = new_cap
 
     def new_incident(
@@ -156,6 +158,7 @@ class Recorder:
             "detected_by": _strings(self.detected_by[:n], DETECTED_BY),
             "outcome": _strings(self.outcome[:n], OUTCOMES),
             "n_preempted": self.n_preempted[:n].astype(np.int64),
+            "linked_to": pd.arrays.IntegerArray(self.linked_to[:n].copy(), self.linked_to[:n] < 0),
         })  # fmt: skip
         return frame
 
