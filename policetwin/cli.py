@@ -192,13 +192,14 @@ def _checked_map(sc, path: Path, overrides: list[str]):
     """The scenario's map and its map check (problems raised, warnings given their YAML lines)."""
     from policetwin.maps import Snapper
     from policetwin.scenarios import locate_problems
-    from policetwin.sim.checks import check_on_map
+    from policetwin.sim.checks import check_dispatch, check_on_map
     from policetwin.sim.run import load_scenario_map
 
     network = load_scenario_map(sc, filename=str(path), base_dir=path.parent)
     check = check_on_map(sc, network, Snapper(network), filename=str(path))
     if check.problems:
         raise ScenarioError(check.problems)
+    check_dispatch(sc, network, check, filename=str(path))
     check.warnings = locate_problems(check.warnings, overrides)
     return network, check
 

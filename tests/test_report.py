@@ -397,3 +397,20 @@ def test_report_with_unreadable_start_warns_and_renders(tmp_path):
     rest = _outside_bundle(_write(tmp_path, summary={**_summary(), "start": "Someday 25:00"}))
     assert "<h2>Warnings</h2>" in rest and "cannot read start" in rest
     assert "<b>Starts:</b> Mon 00:00" in rest
+
+
+def test_command_section_shows_outcomes_dispatch_and_districts():
+    from policetwin.sim.report_command import command_section
+
+    summary = {
+        "outcomes": {"served": {"count": 90, "share": 0.9}, "phone": {"count": 10, "share": 0.1}},
+        "detected_by": {"citizen": {"count": 70, "share": 0.7}, "sensor": {"count": 30, "share": 0.3}},
+        "dispatch": {"policy": "priority_preempt", "units_sent": 95, "preemptions": 4, "backup_units_requested": 2,
+                     "out_of_district_share": 0.25, "mutual_aid_share": None,
+                     "districts": {"North <A&B>": {"units": 3, "calls": 40, "saturation_index": 0.5}}},
+    }  # fmt: skip
+    page = command_section(summary)
+    for text in ("Sense, command and dispatch", "phone", "sensor", "priority_preempt", "Pre-emptions",
+                 "<td>4</td>", "25.0%", "North &lt;A&amp;B&gt;", "50.0%"):  # fmt: skip
+        assert text in page, text
+    assert command_section({}) == ""  # an older run: no section

@@ -16,6 +16,7 @@ class Incident(mesa.Agent):
     __slots__ = (
         "arrived",
         "assigned",
+        "backup_asked",
         "closed",
         "kind",
         "node",
@@ -26,6 +27,8 @@ class Incident(mesa.Agent):
         "row",
         "t_ready",
         "units_needed",
+        "work_token",
+        "work_until",
     )  # fmt: skip
 
     def __init__(
@@ -45,7 +48,7 @@ class Incident(mesa.Agent):
         self.priority = priority
         self.node = node
         self.units_needed = units_needed
-        self.on_scene_s = on_scene_s
+        self.on_scene_s = on_scene_s  # the work left when the next unit arrives (all of it at first)
         self.assigned = 0  # units dispatched so far
         self.pending = 0  # dispatched units not yet cleared
         self.arrived = False  # a first unit is on scene
@@ -53,6 +56,9 @@ class Incident(mesa.Agent):
         self.on_scene_units: list = []  # units working there now
         self.t_ready = float("nan")
         self.plan = 0  # what triage will find: 0 needs units, else an outcome code (phone, duplicate)
+        self.backup_asked = False  # the units on scene have decided whether to ask for backup
+        self.work_token = 0  # bumps when work on scene is interrupted, so its end event is ignored
+        self.work_until = float("nan")  # when the work on scene ends, while someone works there
 
     @property
     def still_needs_units(self) -> bool:

@@ -40,6 +40,9 @@ class PatrolUnit(mesa.Agent):
         self.incident_id = -1
         self.node = home_node  # where the current trip started (or where the unit is)
         self.trip_start = 0.0
+        self.trip_dest = home_node
+        self.trip_depart = 0.0
+        self.trip_rate = 1.0
         self.trip_token = 0  # bumps when a trip is abandoned, so its arrival event is ignored
         self._walk = -1  # last node reached on the current trip home (-1: not walked yet)
         self.assignment = -1  # row of the current assignment in the recorder (-1: none)
@@ -54,35 +57,53 @@ class PatrolUnit(mesa.Agent):
         self.since = now
         self.incident_id = incident_id
 
-    def start_trip(self, from_node: int, now: float) -> None:
-        """Remember a new trip's origin; its route is derived lazily."""
+    def start_trip(
+        self,
+        from_node: int,
+        now: float,
+        *,
+        dest: int | None = None,
+        depart: float | None = None,
+        rate: float = 1.0,
+    ) -> None:
+        """Remember a new trip: from ``from_node`` (left at ``depart``, default now) to ``dest`` (default
+        home) at ``rate`` times the normal speed; its route is derived lazily."""
         self.node = from_node
         self.trip_start = now
+        self.trip_dest = self.home_node if dest is None else dest
+        self.trip_depart = now if depart is None else depart
+        self.trip_rate = rate
         self.trip_token += 1
         self._walk = -1
 
     def position(self, now: float) -> tuple[int, float]:
-        """(next node, seconds to reach it) for an available unit at time ``now``.
+        """(next node, seconds to reach it) at time ``now``: where the unit could be sent from.
 
-        Idle units are at home. Returning units continue to the next node of their fastest route
-        home (no U-turn mid-edge), walked along the station's shortest-path tree as time goes on.
+        Idle units are at home, units on scene at their call. A moving unit continues to the next node
+        of its fastest route to the trip's destination (no U-turn mid-edge), walked along that
+        destination's shortest-path tree as time goes on; before it departs (turn-out) it is at the
+        trip's origin.
         """
-        if self.state == UnitState.idle:
+        state = self.state
+        if state == UnitState.idle:
             return self.home_node, 0.0
-        if now <= self.trip_start:
+        if state == UnitState.onscene:
             return self.node, 0.0
+        if now <= self.trip_depart:
+            return self.node, self.trip_depart - now
         router = self.model.router
         if router is None:  # instant travel
-            return self.home_node, 0.0
-        succ, to_home = router.tree_to(self.home_node)
+            return self.trip_dest, 0.0
+        dest = self.trip_dest
+        succ, to_dest = router.tree_to(dest)
         if self._walk < 0:  # first question about this trip: start at its origin
             self._walk = self.node
-        elapsed = now - self.trip_start
-        start_left = to_home[self.node]
+        elapsed = (now - self.trip_depart) * self.trip_rate
+        start_left = to_dest[self.node]
         node = self._walk
-        while True:  # walk the fastest route home until the node reached at or after now
-            reached = start_left - to_home[node]
-            if reached >= elapsed or node == self.home_node:
+        while True:  # walk the fastest route until the node reached at or after now
+            reached = start_left - to_dest[node]
+            if reached >= elapsed or node == dest:
                 self._walk = node  # time only moves on: the next question resumes here
-                return node, max(reached - elapsed, 0.0)
+                return node, max(reached - elapsed, 0.0) / self.trip_rate
             node = succ[node]

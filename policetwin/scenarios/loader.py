@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from policetwin.errors import ScenarioError
 from policetwin.maps.load import describe_spec, exists_safely
+from policetwin.scenarios.command import USER_POLICY
 from policetwin.scenarios.schema import FieldProblems, Scenario
 
 BUNDLED_DIR = Path(str(resources.files("policetwin.scenarios") / "bundled"))
@@ -342,20 +343,29 @@ def load_scenario(source: str | Path | None, overrides: list[str] | tuple[str, .
         )
         raise ScenarioError([msg]) from None
     scenario = scenario_from_text(text, filename, overrides)
-    return _absolute_map_path(scenario, path.parent)
+    return _absolute_paths(scenario, path.parent)
 
 
-def _absolute_map_path(scenario: Scenario, base_dir: Path) -> Scenario:
-    """Map files named relative to the scenario file become absolute, so resolved copies still work."""
-
-    if describe_spec(scenario.map) != "file" or Path(scenario.map).expanduser().is_absolute():
-        return scenario
-    candidate = Path(scenario.map).expanduser()
-    if not exists_safely(candidate) and exists_safely(base_dir / candidate):
-        candidate = base_dir / candidate
-    if exists_safely(candidate):
-        return scenario.model_copy(update={"map": str(candidate.resolve())})
-    return scenario
+def _absolute_paths(scenario: Scenario, base_dir: Path) -> Scenario:
+    """Files named relative to the scenario file become absolute, so resolved copies still work: the
+    map (also looked up from the working directory), a user policy's file and a districts file."""
+    update: dict = {}
+    if describe_spec(scenario.map) == "file" and not Path(scenario.map).expanduser().is_absolute():
+        candidate = Path(scenario.map).expanduser()
+        if not exists_safely(candidate) and exists_safely(base_dir / candidate):
+            candidate = base_dir / candidate
+        if exists_safely(candidate):
+            update["map"] = str(candidate.resolve())
+    dispatch: dict = {}
+    m = USER_POLICY.match(scenario.dispatch.policy)
+    if m and exists_safely(base_dir / Path(m["file"]).expanduser()):
+        dispatch["policy"] = f"{(base_dir / Path(m['file']).expanduser()).resolve()}:{m['cls']}"
+    districts = scenario.dispatch.districts
+    if districts != "voronoi" and exists_safely(base_dir / Path(districts).expanduser()):
+        dispatch["districts"] = str((base_dir / Path(districts).expanduser()).resolve())
+    if dispatch:
+        update["dispatch"] = scenario.dispatch.model_copy(update=dispatch)
+    return scenario.model_copy(update=update) if update else scenario
 
 
 def scenario_from_text(text: str, filename: str, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:

@@ -86,6 +86,15 @@ class Duplicates(Strict):
     delay: Distribution = Distribution(dist="exponential", mean=120.0)  # after the first call
 
 
+class Backup(Strict):
+    """Units on scene ask for more: with ``probability``, ``delay`` after the first unit arrives,
+    ``units`` more units are requested (dispatched like the call's first ones)."""
+
+    probability: Probability
+    delay: Distribution = Distribution(dist="fixed", mean=0.0)
+    units: int = Field(default=1, ge=1, le=20)
+
+
 class IncidentKind(Strict):
     """A kind of incident: priority (1 = most urgent), share of calls, on-scene time, units, target."""
 
@@ -99,6 +108,7 @@ class IncidentKind(Strict):
     phone_share: Probability = 0.0  # resolved at triage by phone: no unit is sent
     duplicates: Duplicates | None = None  # further calls about the same incident
     patience: Distribution | None = None  # callers hang up if not answered within this (default: never)
+    backup: Backup | None = None  # units on scene ask for more
 
 
 def _default_kinds() -> list[IncidentKind]:
@@ -213,6 +223,10 @@ class Scenario(Strict):
             if kind.units > self.units.count:
                 problems.append((("demand", "kinds", i, "units"), f"kind {kind.name!r} needs {kind.units} units "
                                  f"but the scenario has only {self.units.count}"))  # fmt: skip
+        preempt = self.dispatch.preempt
+        if preempt is not None and not any(k.priority <= preempt.max_priority for k in self.demand.kinds):
+            problems.append((("dispatch", "preempt", "max_priority"), f"no incident kind has priority <= "
+                             f"{preempt.max_priority}: nothing could pre-empt"))  # fmt: skip
         calls = self.demand.rate_per_hour * self.duration / 3600.0
         if calls > MAX_CALLS:
             problems.append((("demand", "rate_per_hour"), f"rate x duration gives about {calls:,.0f} calls, more "

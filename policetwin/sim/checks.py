@@ -1,5 +1,6 @@
 """Scenario checks that need the map: problems (stations or hotspots outside it) and warnings
-(stations far from any road, speed overrides for road classes the map does not have).
+(stations far from any road, speed overrides for road classes the map does not have, stages offered
+more work than they can do: :mod:`policetwin.sim.load`).
 
 Problems are ``file:0: field.path: message`` lines, warnings ``file:0: field.path: warning: message``; the CLI gives them their YAML line
 (:func:`policetwin.scenarios.locate_problems`).
@@ -8,6 +9,7 @@ Problems are ``file:0: field.path: message`` lines, warnings ``file:0: field.pat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from policetwin.errors import ScenarioError
 from policetwin.maps import RoadNetwork, Snapper
 from policetwin.scenarios.schema import Scenario
 from policetwin.sim.demand import node_weights
+from policetwin.sim.load import offered_load
 
 #: A station further than this from the nearest road node is "outside the map" (an error).
 MAX_SNAP_M = 2000.0
@@ -25,12 +28,14 @@ WARN_SNAP_M = 500.0
 
 @dataclass
 class MapCheck:
-    """What checking a scenario against its map found, and the demand weight of each node."""
+    """What checking a scenario against its map found, the demand weight of each node, and the offered
+    load of each stage (:func:`policetwin.sim.load.offered_load`; empty when there are problems)."""
 
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     station_nodes: np.ndarray | None = None
     weights: np.ndarray | None = None
+    load: dict = field(default_factory=dict)
 
 
 def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str) -> MapCheck:
@@ -70,4 +75,20 @@ def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, 
         check.weights = node_weights(scenario.demand, snapper, filename=filename)
     except ScenarioError as exc:
         check.problems.extend(exc.problems)
+    if not check.problems:  # the load needs every station and hotspot on the map
+        check.load, warnings = offered_load(scenario, network=network, weights=check.weights,
+                                            station_nodes=nodes, filename=filename)  # fmt: skip
+        check.warnings += warnings
     return check
+
+
+def check_dispatch(scenario: Scenario, network: RoadNetwork, check: MapCheck, *, filename: str) -> None:
+    """Load what the dispatch block names (a user policy's code, a districts file) so that problems
+    with them are bad input found by ``validate``, before any run (ScenarioError)."""
+    from policetwin.sim.districts import polygon_districts
+    from policetwin.sim.policies import make_policy
+
+    make_policy(scenario.dispatch, filename=filename)
+    if scenario.dispatch.districts != "voronoi":
+        polygon_districts(Path(scenario.dispatch.districts), network=network, station_nodes=check.station_nodes,
+                          station_names=[s.name for s in scenario.stations], filename=filename)  # fmt: skip

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from policetwin.agents import UnitState
+from policetwin.sim.policies import PriorityPreemptPolicy
+
 if TYPE_CHECKING:
     from policetwin.agents import Incident, PatrolUnit
     from policetwin.sim.eta import Etas
@@ -46,6 +49,11 @@ class DispatchQueue:
         self._drop_stale()
         return heapq.heappop(self._heap)[3] if self._heap else None
 
+    def remove(self, incident: Incident) -> None:
+        """Take a call out of the queue (for policies that pick a call other than the first)."""
+        self._heap = [item for item in self._heap if item[3] is not incident]
+        heapq.heapify(self._heap)
+
     def __len__(self) -> int:
         """Entries in the queue (may include calls that no longer need units until they are popped)."""
         return len(self._heap)
@@ -56,7 +64,11 @@ class DispatchQueue:
 
 
 class Dispatcher:
-    """Sends units to ready calls by the scenario's policy; gives free units their next call."""
+    """Sends units to ready calls by the scenario's policy; gives free units their next call.
+
+    With ``dispatch.mutual_aid`` a call first looks for units of its own district; with
+    ``priority_preempt`` an urgent call may take a unit from a much less urgent one (:meth:`preempt`).
+    """
 
     def __init__(self, model: PoliceModel, *, policy: DispatchPolicy, etas: Etas, fleet: Fleet) -> None:
         self.model = model
@@ -68,7 +80,10 @@ class Dispatcher:
         self.units = model.units
         self.seconds = 0.0  # wall time spent deciding (for the engine figures)
         self.decisions = 0
+        self.mutual_aid = model.scenario.dispatch.mutual_aid
+        self.preempts = isinstance(policy, PriorityPreemptPolicy)
         fleet.on_free = self.unit_free
+        fleet.on_backup = self.dispatch
 
     def dispatch(self, incident: Incident) -> None:
         """Send units to a ready call now, or queue it (partly served multi-unit calls queue too)."""
@@ -78,13 +93,79 @@ class Dispatcher:
         eta = np.zeros(0)
         if candidates.size:
             eta = self.etas(incident.node, candidates, rank=incident.units_needed - incident.assigned)
-            chosen = self.policy.select(incident, candidates, eta, self.model)
+            if self.mutual_aid is not None:
+                candidates, eta = self._own_district_first(incident, candidates, eta)
+            if candidates.size:
+                chosen = self.policy.select(incident, candidates, eta, self.model)
         self.seconds += time.perf_counter() - start
         self.decisions += 1
+        if self.preempts and incident.priority <= self.policy.max_priority:
+            chosen = self.preempt(incident, candidates, eta, chosen)
         for i in chosen:
             self.fleet.send(self.units[candidates[i]], incident, float(eta[i]))
         if incident.still_needs_units:
             self.queue.push(incident)
+
+    def _own_district_first(self, incident: Incident, candidates: np.ndarray, eta: np.ndarray):
+        """Mutual aid: the call's own district's units only, unless crossing is allowed: no own unit is
+        free within ``threshold``, or at least ``queue`` calls (this one included) wait in the district.
+        Without an own free unit and crossing not allowed, the call waits for its own units."""
+        model, aid = self.model, self.mutual_aid
+        district = model.node_district[incident.node]
+        own = model.unit_district[candidates] == district
+        if aid.threshold is not None and not (own & (eta <= aid.threshold)).any():
+            return candidates, eta
+        if aid.queue is not None:
+            waiting = 1 + sum(
+                1 for c in self.queue if c is not incident and model.node_district[c.node] == district
+            )
+            if waiting >= aid.queue:
+                return candidates, eta
+        return candidates[own], eta[own]
+
+    def preempt(
+        self, incident: Incident, candidates: np.ndarray, eta: np.ndarray, chosen: list[int]
+    ) -> list[int]:
+        """Take units from much less urgent calls for ``incident`` when the free units chosen are too few,
+        or the nearest chosen one would miss the call's target while a busy one would not. Taken units
+        are sent at once; the calls they leave keep their history and wait in the queue again.
+        Returns the free units (positions in ``candidates``) still to be sent."""
+        need = incident.units_needed - incident.assigned
+        target = self.model.kinds[incident.kind].target
+        sent_eta = sorted(float(eta[i]) for i in chosen)
+        if len(chosen) >= need and (not sent_eta or sent_eta[0] <= target):
+            return chosen
+        victims = self._preemptable(incident)
+        if not victims:
+            return chosen
+        row = self.etas.row_to(incident.node)
+        now = self.model.env.now
+        offers = sorted((row[nxt] + off, unit.index, unit, old) for unit, old in victims
+                        for nxt, off in [unit.position(now)])  # fmt: skip
+        keep = list(chosen)
+        taken = []
+        while offers and (
+            len(keep) + len(taken) < need
+            or (keep and float(eta[keep[0]]) > target and offers[0][0] < float(eta[keep[0]]))
+        ):
+            if len(keep) + len(taken) >= need:
+                keep.pop()  # the farthest free unit (all miss the target) stays free
+            taken.append(offers.pop(0))
+        for eta_s, _, unit, old in taken:
+            self.fleet.withdraw(unit, old)
+            self.fleet.send(unit, incident, float(eta_s))
+            if old.still_needs_units:
+                self.queue.push(old)
+        return keep
+
+    def _preemptable(self, incident: Incident) -> list[tuple[PatrolUnit, Incident]]:
+        """Units working for calls at least ``min_gap`` priority levels below ``incident``."""
+        policy, serving = self.policy, self.fleet.serving
+        lowest = incident.priority + policy.min_gap
+        states = (UnitState.enroute, UnitState.onscene) if policy.on_scene else (UnitState.enroute,)
+        return [(unit, serving[unit.index]) for unit in self.units
+                if unit.state in states and serving.get(unit.index) is not None
+                and serving[unit.index].priority >= lowest and not serving[unit.index].closed]  # fmt: skip
 
     def unit_free(self, unit: PatrolUnit) -> None:
         """A unit just became free at its current node: next waiting call, else drive home."""

@@ -37,6 +37,12 @@ class Etas:
         )
         self.top_speed_mps = max(float(np.max(length / edge_s)), 1.0) * 1.001
 
+    def row_to(self, node: int) -> np.ndarray:
+        """Seconds from every node to ``node`` (zeros with instant travel)."""
+        if self.router is None:
+            return np.zeros(self.model.network.n_nodes)
+        return self.router.times_to(node)
+
     def travel_s(self, from_node: int, to_node: int) -> float:
         """Fastest travel time between two nodes (0 with instant travel)."""
         return 0.0 if self.router is None else float(self.router.times_to(to_node)[from_node])

@@ -43,6 +43,7 @@ def make_units(model: PoliceModel) -> list[PatrolUnit]:
 
 _COMPLETED = ASSIGNMENT_RESULTS.index("completed")
 _RELEASED_ON_ARRIVAL = ASSIGNMENT_RESULTS.index("released_on_arrival")
+_PREEMPTED = ASSIGNMENT_RESULTS.index("preempted")
 
 
 class Fleet:
@@ -55,6 +56,12 @@ class Fleet:
         self.units = model.units
         self.travel_s = travel_s
         self.on_free: Callable[[PatrolUnit], None] = lambda unit: None  # set by the dispatcher
+        self.serving: dict[int, Incident] = {}  # unit index -> the call it is assigned to
+        self.on_backup: Callable[[Incident], None] = lambda incident: None  # set by the dispatcher
+        kinds = model.kinds
+        self._backup = [k.backup for k in kinds]
+        self._backup_rng = model.stream("backup") if any(self._backup) else None
+        self._backup_delay = [Draws(b.delay, self._backup_rng) if b else None for b in self._backup]
         travel = model.scenario.travel
         self._turnout = Draws(travel.turnout, model.stream("turnout")) if travel.turnout else None
         factors = travel.priority_speed_factor
@@ -73,21 +80,25 @@ class Fleet:
         times, row = self._times, incident.row
         turnout = self._turnout.next() if self._turnout is not None and unit.state == UnitState.idle else 0.0
         rolling = now + turnout
-        if incident.assigned == 0:
+        if rec.first_unit[row] < 0:  # the first unit sent (kept when a pre-emption takes it away)
             times["t_dispatch"][row] = now
             rec.first_unit[row] = unit.index
         if not rolling >= times["t_enroute"][row]:  # first unit rolling (NaN until one is)
             times["t_enroute"][row] = rolling
         incident.assigned += 1
         incident.pending += 1
-        rec.n_units[row] = incident.assigned
-        origin, _ = unit.position(now)
+        rec.n_units[row] += 1  # units sent, pre-empted ones included
+        origin, offset = unit.position(now)
         unit.set_state(UnitState.enroute, now, row)
-        unit.start_trip(origin, now)
-        unit.assignment = rec.new_assignment(incident=row, unit=unit.index, t_assigned=now, t_enroute=rolling)
+        multiplier = self._speed[incident.priority]
+        unit.start_trip(origin, now, dest=incident.node, depart=rolling + offset, rate=1.0 / multiplier)
+        model = self.model
+        out = model.unit_district[unit.index] != model.node_district[incident.node]
+        unit.assignment = rec.new_assignment(incident=row, unit=unit.index, t_assigned=now, t_enroute=rolling,
+                                             out_of_district=out)  # fmt: skip
+        self.serving[unit.index] = incident
         token = unit.trip_token
-        self._after(turnout + eta_s * self._speed[incident.priority],
-                    lambda _event: self._arrive(unit, incident, token))  # fmt: skip
+        self._after(turnout + eta_s * multiplier, lambda _event: self._arrive(unit, incident, token))
 
     def _arrive(self, unit: PatrolUnit, incident: Incident, token: int) -> None:
         if token != unit.trip_token:
@@ -100,13 +111,25 @@ class Fleet:
             return
         unit.set_state(UnitState.onscene, now, incident.row)
         incident.on_scene_units.append(unit)
-        if not incident.arrived:
+        if not incident.arrived:  # the work starts (or, after a pre-emption, goes on) with this unit
             incident.arrived = True
-            self._times["t_arrive"][incident.row] = now
-            self._after(incident.on_scene_s, lambda _event: self._close(incident))
+            t_arrive = self._times["t_arrive"]
+            if t_arrive[incident.row] != t_arrive[incident.row]:  # NaN: the first arrival
+                t_arrive[incident.row] = now
+            incident.work_until = now + incident.on_scene_s
+            work = incident.work_token
+            self._after(incident.on_scene_s, lambda _event: self._close(incident, work))
+            backup = self._backup[incident.kind]
+            if backup is not None and not incident.backup_asked:
+                incident.backup_asked = True
+                if self._backup_rng.random() < backup.probability:
+                    delay = self._backup_delay[incident.kind].next()
+                    self._after(delay, lambda _event: self._ask_backup(incident, backup.units))
 
-    def _close(self, incident: Incident) -> None:
+    def _close(self, incident: Incident, work: int) -> None:
         """The on-scene work is done: release every unit there."""
+        if work != incident.work_token:  # interrupted by a pre-emption
+            return
         incident.closed = True
         for unit in incident.on_scene_units:
             self._release(unit, incident, result=_COMPLETED)
@@ -117,6 +140,7 @@ class Fleet:
         rec = self.recorder
         rec.a_released[unit.assignment] = now
         rec.a_result[unit.assignment] = result
+        del self.serving[unit.index]
         incident.pending -= 1
         if incident.pending == 0:
             self._times["t_clear"][incident.row] = now
@@ -124,6 +148,32 @@ class Fleet:
         unit.set_state(UnitState.returning, now)
         unit.start_trip(incident.node, now)
         self.on_free(unit)
+
+    def _ask_backup(self, incident: Incident, units: int) -> None:
+        """Units on scene ask for ``units`` more (unless the work has ended)."""
+        if incident.closed:
+            return
+        incident.units_needed += units
+        self.recorder.n_backup[incident.row] += units
+        self.on_backup(incident)
+
+    def withdraw(self, unit: PatrolUnit, incident: Incident) -> None:
+        """Take ``unit`` off ``incident`` (pre-emption): logged as ``preempted``; the call keeps its
+        history and needs a unit again. Work interrupted on scene goes on when the next unit arrives."""
+        now = self.env.now
+        rec = self.recorder
+        rec.a_released[unit.assignment] = now
+        rec.a_result[unit.assignment] = _PREEMPTED
+        rec.n_preempted[incident.row] += 1
+        del self.serving[unit.index]
+        incident.assigned -= 1
+        incident.pending -= 1
+        if unit in incident.on_scene_units:
+            incident.on_scene_units.remove(unit)
+            if not incident.on_scene_units:  # nobody left working: pause the work
+                incident.on_scene_s = max(incident.work_until - now, 0.0)
+                incident.work_token += 1
+                incident.arrived = False
 
     def go_home(self, unit: PatrolUnit) -> None:
         """A free unit with nothing to do drives home (dispatchable from wherever it is)."""

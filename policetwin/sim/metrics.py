@@ -133,3 +133,29 @@ def summarise(incidents: pd.DataFrame, units: pd.DataFrame, *, n_units: int, hor
         **({"detected_by": shares(incidents["detected_by"])} if "detected_by" in incidents else {}),
         **({"outcomes": shares(incidents["outcome"])} if "outcome" in incidents else {}),
     }
+
+
+def dispatch_figures(incidents: pd.DataFrame, assignments: pd.DataFrame, units: pd.DataFrame, *, scenario,
+                     horizon_s: float, unit_district: dict[str, str]) -> dict:  # fmt: skip
+    """The command and dispatch KPIs: policy, pre-emptions, backup requests, the share of units sent
+    outside their district (mutual aid when ``dispatch.mutual_aid`` is on), and per district the calls,
+    units and saturation index (time on calls / on-duty time of the district's units)."""
+    sent = len(assignments)
+    out_share = (
+        float(assignments["out_of_district"].mean()) if sent and "out_of_district" in assignments else None
+    )
+    districts = {}
+    for name in dict.fromkeys(unit_district.values()):
+        mine = [u for u, d in unit_district.items() if d == name]
+        shares = unit_time_shares(units[units["unit_id"].isin(mine)], n_units=len(mine), horizon_s=horizon_s)
+        calls = int((incidents["district"] == name).sum()) if "district" in incidents else None
+        districts[name] = {"units": len(mine), "calls": calls, "saturation_index": shares["saturation_index"]}
+    return {
+        "policy": scenario.dispatch.policy,
+        "units_sent": sent,
+        "preemptions": int(incidents["n_preempted"].sum()) if "n_preempted" in incidents else 0,
+        "backup_units_requested": int(incidents["n_backup"].sum()) if "n_backup" in incidents else 0,
+        "out_of_district_share": out_share,
+        "mutual_aid_share": out_share if scenario.dispatch.mutual_aid is not None else None,
+        "districts": districts,
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import mesa
 import numpy as np
@@ -22,14 +23,24 @@ from policetwin.sim.calls import CallCentre
 from policetwin.sim.checks import MapCheck, check_on_map
 from policetwin.sim.demand import CallBatch, make_demand
 from policetwin.sim.dispatch import Dispatcher
+from policetwin.sim.districts import polygon_districts, voronoi_districts
 from policetwin.sim.eta import Etas
 from policetwin.sim.fleet import Fleet, make_units
-from policetwin.sim.policies import POLICIES
+from policetwin.sim.policies import make_policy
 from policetwin.sim.recorder import Recorder
 from policetwin.sim.sensing import covered_nodes, report
 
 #: Named random streams: each draws from its own SeedSequence child so they never shift each other.
-STREAMS = {"demand": 1, "service": 2, "policy": 3, "sense": 4, "desk": 5, "turnout": 6, "callers": 7}
+STREAMS = {
+    "demand": 1,
+    "service": 2,
+    "policy": 3,
+    "sense": 4,
+    "desk": 5,
+    "turnout": 6,
+    "callers": 7,
+    "backup": 8,
+}
 #: Precompute travel-time rows for all call nodes when there are at least this many calls per node.
 WARM_CALLS_PER_NODE = 10
 
@@ -56,6 +67,7 @@ class PoliceModel(mesa.Model):
         router: Router | None = None,
         filename: str = "scenario",
         checked: MapCheck | None = None,
+        base_dir: Path | None = None,
     ) -> None:
         self.seed_value = scenario.seed if seed is None else int(seed)
         super().__init__(rng=np.random.default_rng(np.random.SeedSequence(self.seed_value)))
@@ -89,12 +101,31 @@ class PoliceModel(mesa.Model):
         self.calls: CallBatch = callers(reported, scenario, self.stream("callers"))
         self.recorder = Recorder(capacity=len(self.calls) + 16, log_units=scenario.outputs.units_log)
         self.etas = Etas(self)
+        self.unit_district = self.unit_station  # a unit's district is its station's
+        self.node_district = self._districts(filename)
         self.fleet = Fleet(self, travel_s=self.etas.travel_s)
-        self.dispatcher = Dispatcher(self, policy=POLICIES[scenario.dispatch.policy](), etas=self.etas,
-                                     fleet=self.fleet)  # fmt: skip
+        policy = make_policy(scenario.dispatch, base_dir=base_dir, filename=filename)
+        self.dispatcher = Dispatcher(self, policy=policy, etas=self.etas, fleet=self.fleet)
+
         self.centre = CallCentre(self, on_ready=self.dispatcher.dispatch)
         self._warm_router()
         self._started = False
+
+    def _districts(self, filename: str) -> np.ndarray:
+        """The district (station index) of every node: the network Voronoi of the stations by travel
+        time, or the scenario's GeoJSON polygons (uncovered nodes fall back to the Voronoi)."""
+        n = self.network.n_nodes
+        if self.router is None:  # instant travel: nearest station by straight line
+            d2 = [(self.network.x - self.network.x[s]) ** 2 + (self.network.y - self.network.y[s]) ** 2
+                  for s in self.station_nodes]  # fmt: skip
+            voronoi = np.argmin(np.vstack(d2), axis=0).astype(np.int32) if n else np.zeros(0, np.int32)
+        else:
+            voronoi = voronoi_districts(self.etas.station_rows)
+        spec = self.scenario.dispatch.districts
+        if spec == "voronoi":
+            return voronoi
+        return polygon_districts(Path(spec), network=self.network, station_names=[s.name for s in self.scenario.stations],
+                                 station_nodes=self.station_nodes, fallback=voronoi, filename=filename)  # fmt: skip
 
     def stream(self, name: str) -> np.random.Generator:
         """This run's independent random stream for one purpose (see :data:`STREAMS`)."""

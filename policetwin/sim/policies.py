@@ -13,9 +13,12 @@ does not import the engine); every one of them has its class here.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+from policetwin.scenarios.command import Dispatch
 
 if TYPE_CHECKING:
     from policetwin.agents import Incident, PatrolUnit
@@ -54,4 +57,55 @@ class NearestPolicy:
         return waiting.pop()
 
 
-POLICIES: dict[str, type] = {"nearest": NearestPolicy}
+class BeatFirstPolicy(NearestPolicy):
+    """Send the call's own-district unit if it arrives within ``dispatch.slack`` of the nearest unit;
+    else the nearest. ``slack: 0`` is ``nearest``; a very large slack sends an own-district unit
+    whenever one is free. Free units take the most urgent waiting call, as with ``nearest``."""
+
+    name = "beat_first"
+
+    def __init__(self, *, slack_s: float) -> None:
+        self.slack_s = slack_s
+
+    def select(self, incident: Incident, candidates: np.ndarray, eta_s: np.ndarray,
+               model: PoliceModel) -> list[int]:  # fmt: skip
+        own = model.unit_district[candidates] == model.node_district[incident.node]
+        score = eta_s - self.slack_s * own  # an own unit wins against any unit less than slack nearer
+        need = incident.units_needed - incident.assigned
+        if need == 1:
+            return [int(score.argmin())]
+        return score.argsort(kind="stable")[:need].tolist()
+
+
+class PriorityPreemptPolicy(NearestPolicy):
+    """``nearest``, and calls of priority <= ``preempt.max_priority`` may take units from calls at least
+    ``preempt.min_gap`` levels lower (en route, or on scene if allowed) when no free unit is left or
+    the nearest free one would miss the call's target (the dispatcher does the taking: see
+    :meth:`policetwin.sim.dispatch.Dispatcher.preempt`)."""
+
+    name = "priority_preempt"
+
+    def __init__(self, *, max_priority: int, min_gap: int, on_scene: bool) -> None:
+        self.max_priority = max_priority
+        self.min_gap = min_gap
+        self.on_scene = on_scene
+
+
+POLICIES: dict[str, type] = {"nearest": NearestPolicy, "beat_first": BeatFirstPolicy,
+                             "priority_preempt": PriorityPreemptPolicy}  # fmt: skip
+
+
+def make_policy(
+    dispatch: Dispatch, *, base_dir: Path | None = None, filename: str = "scenario"
+) -> DispatchPolicy:
+    """The policy a scenario's ``dispatch`` block names, with its parameters (user policies loaded)."""
+    if dispatch.policy == "beat_first":
+        return BeatFirstPolicy(slack_s=float(dispatch.slack or 0.0))
+    if dispatch.policy == "priority_preempt":
+        p = dispatch.preempt
+        return PriorityPreemptPolicy(max_priority=p.max_priority, min_gap=p.min_gap, on_scene=p.on_scene)
+    if dispatch.policy in POLICIES:
+        return POLICIES[dispatch.policy]()
+    from policetwin.sim.user_policy import load_user_policy
+
+    return load_user_policy(dispatch.policy, base_dir=base_dir, filename=filename)

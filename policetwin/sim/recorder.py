@@ -48,6 +48,7 @@ class Recorder:
         self.detected_by = np.zeros(self._cap, dtype=np.int8)
         self.outcome = np.zeros(self._cap, dtype=np.int8)
         self.n_preempted = np.zeros(self._cap, dtype=np.int16)
+        self.n_backup = np.zeros(self._cap, dtype=np.int16)
         self.linked_to = np.full(self._cap, -1, dtype=np.int64)
         self.sources: list[str] = []
         self.a_incident = array("q")
@@ -57,6 +58,7 @@ class Recorder:
         self.a_arrive = array("d")
         self.a_released = array("d")
         self.a_result = array("b")
+        self.a_out = array("b")  # 1: the unit's district is not the call's
         self.log_units = log_units
         self.u_unit = array("i")
         self.u_state = array("b")
@@ -81,7 +83,7 @@ class Recorder:
         self.node = np.concatenate([self.node, np.zeros(self._cap, dtype=np.int64)])
         self.n_units = np.concatenate([self.n_units, np.zeros(self._cap, dtype=np.int16)])
         self.first_unit = np.concatenate([self.first_unit, np.full(self._cap, -1, dtype=np.int32)])
-        for name in ("source", "detected_by", "outcome", "n_preempted"):
+        for name in ("source", "detected_by", "outcome", "n_preempted", "n_backup"):
             col = getattr(self, name)
             setattr(self, name, np.concatenate([col, np.zeros(self._cap, dtype=col.dtype)]))
         self.linked_to = np.concatenate([self.linked_to, np.full(self._cap, -1, dtype=np.int64)])
@@ -112,8 +114,11 @@ class Recorder:
         self.source[row] = self.sources.index(source)
         return row
 
-    def new_assignment(self, *, incident: int, unit: int, t_assigned: float, t_enroute: float) -> int:
+    def new_assignment(
+        self, *, incident: int, unit: int, t_assigned: float, t_enroute: float, out_of_district: bool = False
+    ) -> int:
         """Log that ``unit`` was sent to ``incident``; returns the assignment's row."""
+        self.a_out.append(1 if out_of_district else 0)
         self.a_incident.append(incident)
         self.a_unit.append(unit)
         self.a_assigned.append(t_assigned)
@@ -133,7 +138,8 @@ class Recorder:
             self.u_incident.append(incident_id)
 
     def incidents_frame(self, *, kinds: list, node_ids: np.ndarray, lon: np.ndarray, lat: np.ndarray,
-                        unit_names: list[str]) -> pd.DataFrame:  # fmt: skip
+                        unit_names: list[str], node_district: np.ndarray | None = None,
+                        district_names: list[str] | None = None) -> pd.DataFrame:  # fmt: skip
         """The incident table (contract columns of ``incidents.parquet``, plus ``t_ready`` and ``target_s``)."""
         n = self.n
         kind = self.kind[:n].astype(np.int64)
@@ -158,8 +164,14 @@ class Recorder:
             "detected_by": _strings(self.detected_by[:n], DETECTED_BY),
             "outcome": _strings(self.outcome[:n], OUTCOMES),
             "n_preempted": self.n_preempted[:n].astype(np.int64),
+            "n_backup": self.n_backup[:n].astype(np.int64),
             "linked_to": pd.arrays.IntegerArray(self.linked_to[:n].copy(), self.linked_to[:n] < 0),
         })  # fmt: skip
+        if node_district is not None and district_names is not None:
+            codes = node_district[node]
+            frame["district"] = _strings(
+                np.where(codes >= 0, codes, len(district_names)), [*district_names, ""]
+            )
         return frame
 
     def assignments_frame(self, unit_names: list[str]) -> pd.DataFrame:
@@ -177,6 +189,7 @@ class Recorder:
             "t_arrive": col(self.a_arrive, float).copy(),
             "t_released": col(self.a_released, float).copy(),
             "result": _strings(np.where(result >= 0, result, len(ASSIGNMENT_RESULTS)), [*ASSIGNMENT_RESULTS, ""]),
+            "out_of_district": col(self.a_out, np.int8).astype(bool),
         })  # fmt: skip
 
     def units_frame(self, unit_names: list[str]) -> pd.DataFrame:

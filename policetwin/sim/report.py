@@ -8,7 +8,6 @@ offline. Figures come from :mod:`policetwin.sim.report_figures` (their tables fr
 from __future__ import annotations
 
 import html
-import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -22,14 +21,15 @@ from plotly.offline import get_plotlyjs
 
 from policetwin import clock
 from policetwin.sim import report_figures as rf
+from policetwin.sim import report_html as rh
 from policetwin.sim import report_tables as rt
+from policetwin.sim.report_command import command_section
 
 if TYPE_CHECKING:
     from policetwin.maps.network import RoadNetwork
 
 MAX_MAP_SEGMENTS = 40_000  # undirected street segments drawn on the map
 MAX_MAP_INCIDENTS = 20_000  # incident points drawn on the map
-DASH = "-"
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 0;
@@ -51,68 +51,6 @@ table.kpi tr.overall td { font-weight: 600; border-top: 2px solid #0b2545; }
 section.warnings { border-left: 5px solid #e6a700; background: #fff8e1; }
 section.warnings li { font-size: 14px; margin: 3px 0; }
 """
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def _num(value) -> float | None:
-    """A finite float, or None for missing / None / NaN / non-numeric values."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
-def _fmt_int(value) -> str:
-    x = _num(value)
-    return DASH if x is None else f"{round(x):,}"
-
-
-def _fmt_minutes(seconds) -> str:
-    x = _num(seconds)
-    return DASH if x is None else f"{x / 60.0:.1f} min"
-
-
-def _fmt_seconds(seconds) -> str:
-    x = _num(seconds)
-    return DASH if x is None else f"{x:.1f} s"
-
-
-def _fmt_share(value) -> str:
-    x = _num(value)
-    return DASH if x is None else f"{100.0 * x:.1f}%"
-
-
-def _fmt_duration(seconds) -> str:
-    x = _num(seconds)
-    if x is None:
-        return DASH
-    return f"{x / 3600.0:.1f} h" if x >= 3600 else f"{x / 60.0:.0f} min"
-
-
-def _esc(value) -> str:
-    return DASH if value is None or value == "" else html.escape(str(value))
-
-
-def _get(mapping, *keys):
-    """Nested ``dict.get`` that returns None as soon as a level is missing or not a mapping."""
-    for key in keys:
-        if not isinstance(mapping, Mapping):
-            return None
-        mapping = mapping.get(key)
-    return mapping
-
-
-def _table(header: list[str], rows: list[list[str]], *, overall_last: bool = False) -> str:
-    """A plain HTML table; cell strings must already be escaped."""
-    head = "".join(f"<th>{h}</th>" for h in header)
-    body = []
-    for i, row in enumerate(rows):
-        cls = ' class="overall"' if overall_last and i == len(rows) - 1 else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
-    return f'<table class="kpi"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 # --------------------------------------------------------------------------- page parts
@@ -152,24 +90,24 @@ def _warnings_section(lines: list[str]) -> str:
 
 
 def _header(summary: Mapping, network, start: str) -> tuple[str, str]:
-    scenario = _get(summary, "scenario_name") or "PoliceTwin run"
-    map_name = _get(summary, "map", "name") or getattr(network, "name", None)
-    sha = _get(summary, "scenario_sha256")
-    km = _num(_get(summary, "map", "street_km"))
+    scenario = rh.get(summary, "scenario_name") or "PoliceTwin run"
+    map_name = rh.get(summary, "map", "name") or getattr(network, "name", None)
+    sha = rh.get(summary, "scenario_sha256")
+    km = rh.num(rh.get(summary, "map", "street_km"))
     meta = [
-        ("Map", _esc(map_name)),
+        ("Map", rh.esc(map_name)),
         (
             "Map size",
-            f"{_fmt_int(_get(summary, 'map', 'nodes'))} nodes, "
-            f"{_fmt_int(_get(summary, 'map', 'edges'))} edges, "
-            f"{DASH if km is None else f'{km:,.1f}'} street km",
+            f"{rh.fmt_int(rh.get(summary, 'map', 'nodes'))} nodes, "
+            f"{rh.fmt_int(rh.get(summary, 'map', 'edges'))} edges, "
+            f"{rh.DASH if km is None else f'{km:,.1f}'} street km",
         ),
-        ("Duration", _fmt_duration(_get(summary, "duration_s"))),
+        ("Duration", rh.fmt_duration(rh.get(summary, "duration_s"))),
         ("Starts", html.escape(rf.start_label(start))),
-        ("Seed", _esc(_get(summary, "seed"))),
-        ("Version", _esc(_get(summary, "version"))),
-        ("Wall time", _fmt_seconds(_get(summary, "wall_s"))),
-        ("Scenario sha256", _esc(str(sha)[:12]) if sha else DASH),
+        ("Seed", rh.esc(rh.get(summary, "seed"))),
+        ("Version", rh.esc(rh.get(summary, "version"))),
+        ("Wall time", rh.fmt_seconds(rh.get(summary, "wall_s"))),
+        ("Scenario sha256", rh.esc(str(sha)[:12]) if sha else rh.DASH),
     ]
     spans = "".join(f"<span><b>{k}:</b> {v}</span>" for k, v in meta)
     title = f"PoliceTwin report: {scenario}"
@@ -180,7 +118,7 @@ def _header(summary: Mapping, network, start: str) -> tuple[str, str]:
 
 def _priority_keys(summary: Mapping, incidents: pd.DataFrame) -> list[int]:
     keys: set[int] = set()
-    for key in _get(summary, "priorities") or {}:
+    for key in rh.get(summary, "priorities") or {}:
         try:
             keys.add(int(key))
         except (TypeError, ValueError):
@@ -190,8 +128,9 @@ def _priority_keys(summary: Mapping, incidents: pd.DataFrame) -> list[int]:
 
 
 def _kpi_section(summary: Mapping, incidents: pd.DataFrame, targets: Mapping[int, float]) -> str:
-    prios = _get(summary, "priorities") or {}
-    header = ["Priority", "Calls", "Served", "Mean response", "P50", "P90", "Target", "Within target"]
+    prios = rh.get(summary, "priorities") or {}
+    header = ["Priority", "Calls", "Served", "Mean response", "P50", "P90", "Target", "Within target",
+              "Time to know", "Time to help"]  # fmt: skip
     rows = []
     for p in _priority_keys(summary, incidents):
         rec = prios.get(str(p), prios.get(p)) if isinstance(prios, Mapping) else None
@@ -200,53 +139,58 @@ def _kpi_section(summary: Mapping, incidents: pd.DataFrame, targets: Mapping[int
         rows.append(
             [
                 f"P{p}",
-                _fmt_int(rec.get("count")),
-                _fmt_int(rec.get("served")),
-                _fmt_minutes(rec.get("response_mean_s")),
-                _fmt_minutes(rec.get("response_p50_s")),
-                _fmt_minutes(rec.get("response_p90_s")),
-                _fmt_minutes(target),
-                _fmt_share(rec.get("within_target")),
+                rh.fmt_int(rec.get("count")),
+                rh.fmt_int(rec.get("served")),
+                rh.fmt_minutes(rec.get("response_mean_s")),
+                rh.fmt_minutes(rec.get("response_p50_s")),
+                rh.fmt_minutes(rec.get("response_p90_s")),
+                rh.fmt_minutes(target),
+                rh.fmt_share(rec.get("within_target")),
+                rh.fmt_minutes(rec.get("time_to_know_mean_s")),
+                rh.fmt_minutes(rec.get("time_to_help_mean_s")),
             ]
         )
-    ov = _get(summary, "overall") or {}
+    ov = rh.get(summary, "overall") or {}
     ov = ov if isinstance(ov, Mapping) else {}
-    count = ov.get("count", _get(summary, "incidents", "count"))
-    served = ov.get("served", _get(summary, "incidents", "served"))
+    count = ov.get("count", rh.get(summary, "incidents", "count"))
+    served = ov.get("served", rh.get(summary, "incidents", "served"))
     rows.append(
         [
             "All",
-            _fmt_int(count),
-            _fmt_int(served),
-            _fmt_minutes(ov.get("response_mean_s")),
-            _fmt_minutes(ov.get("response_p50_s")),
-            _fmt_minutes(ov.get("response_p90_s")),
-            DASH,
-            _fmt_share(ov.get("within_target")),
+            rh.fmt_int(count),
+            rh.fmt_int(served),
+            rh.fmt_minutes(ov.get("response_mean_s")),
+            rh.fmt_minutes(ov.get("response_p50_s")),
+            rh.fmt_minutes(ov.get("response_p90_s")),
+            rh.DASH,
+            rh.fmt_share(ov.get("within_target")),
+            rh.fmt_minutes(ov.get("time_to_know_mean_s")),
+            rh.fmt_minutes(ov.get("time_to_help_mean_s")),
         ]
     )
-    kpi = _table(header, rows, overall_last=True)
+    kpi = rh.table(header, rows, overall_last=True)
 
     units_rows = [
-        ["Units", _fmt_int(_get(summary, "units", "count"))],
-        ["Utilisation", _fmt_share(_get(summary, "units", "utilisation"))],
-        ["Saturation index", _fmt_share(_get(summary, "units", "saturation_index"))],
-        ["Mean wait for a unit", _fmt_seconds(_get(summary, "queue", "mean_wait_for_unit_s"))],
-        ["Share of calls that wait for a unit", _fmt_share(_get(summary, "queue", "p_wait_for_unit"))],
-        ["Max calls waiting at once", _fmt_int(_get(summary, "queue", "max_waiting"))],
-        ["Mean wait for a call-taker", _fmt_seconds(_get(summary, "queue", "mean_wait_for_taker_s"))],
+        ["Units", rh.fmt_int(rh.get(summary, "units", "count"))],
+        ["Utilisation", rh.fmt_share(rh.get(summary, "units", "utilisation"))],
+        ["Saturation index", rh.fmt_share(rh.get(summary, "units", "saturation_index"))],
+        ["Mean wait for a unit", rh.fmt_seconds(rh.get(summary, "queue", "mean_wait_for_unit_s"))],
+        ["Share of calls that wait for a unit", rh.fmt_share(rh.get(summary, "queue", "p_wait_for_unit"))],
+        ["Max calls waiting at once", rh.fmt_int(rh.get(summary, "queue", "max_waiting"))],
+        ["Mean wait for a call-taker", rh.fmt_seconds(rh.get(summary, "queue", "mean_wait_for_taker_s"))],
     ]
-    stages = _get(summary, "stages_mean_s") or {}
+    stages = rh.get(summary, "stages_mean_s") or {}
     stage_rows = [
-        [name.replace("_", " "), _fmt_seconds(stages.get(name) if isinstance(stages, Mapping) else None)]
+        [name.replace("_", " "), rh.fmt_seconds(stages.get(name) if isinstance(stages, Mapping) else None)]
         for name, _, _ in rt.STAGES
     ]
     return (
         "<section><h2>Key figures</h2>"
         '<p class="note">Response time = unit arrives on scene minus call received. '
-        "Within target = share of served calls of that priority reached within its target.</p>"
-        f'<div class="tables"><div>{kpi}</div><div>{_table(["Units and queues", ""], units_rows)}</div>'
-        f"<div>{_table(['Stage', 'Mean'], stage_rows)}</div></div></section>"
+        "Within target = share of served calls of that priority reached within its target. "
+        "Time to know = call minus incident; time to help = unit on scene minus incident.</p>"
+        f'<div class="tables"><div>{kpi}</div><div>{rh.table(["Units and queues", ""], units_rows)}</div>'
+        f"<div>{rh.table(['Stage', 'Mean'], stage_rows)}</div></div></section>"
     )
 
 
@@ -259,13 +203,8 @@ def _figure_html(fig: go.Figure, div_id: str) -> str:
     )
 
 
-def _section(title: str, body: str, note: str = "") -> str:
-    note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
-    return f"<section><h2>{html.escape(title)}</h2>{note_html}{body}</section>"
-
-
 def _duration(summary: Mapping, incidents: pd.DataFrame, units: pd.DataFrame) -> float:
-    d = _num(_get(summary, "duration_s"))
+    d = rh.num(rh.get(summary, "duration_s"))
     if d and d > 0:
         return d
     times = [incidents[c].to_numpy(float) for c in rt.TIME_COLUMNS]
@@ -285,7 +224,7 @@ def render_report(
     inc = rt.normalise_incidents(incidents)
     units = units if units is not None else pd.DataFrame()
     duration = _duration(summary, inc, units)
-    targets = rt.priority_targets(inc, _get(summary, "priorities"))
+    targets = rt.priority_targets(inc, rh.get(summary, "priorities"))
     title, header = _header(summary, network, start)
     map_fig, map_note = rf.map_figure(
         network, inc, stations, max_segments=MAX_MAP_SEGMENTS, max_points=MAX_MAP_INCIDENTS, start=start
@@ -293,30 +232,31 @@ def render_report(
     parts = [
         _warnings_section(_warning_lines(summary) + start_problems),
         _kpi_section(summary, inc, targets),
-        _section(
+        command_section(summary),
+        rh.section(
             "Response time against targets",
             _figure_html(rf.response_ecdf_figure(inc, targets), "fig-response"),
             "Dashed lines mark each priority's target; curves are over served calls "
             "(unserved calls are counted in the legend).",
         ),
-        _section(
+        rh.section(
             "Stage breakdown",
             _figure_html(rf.stage_breakdown_figure(inc), "fig-stages"),
             "answer = call to answer, handling = answer to ready, queue = waiting for a unit, "
             "travel = dispatch to arrival, on scene = arrival to clear.",
         ),
-        _section(
+        rh.section(
             "Demand and queue over the run",
             _figure_html(rf.calls_and_queue_figure(inc, duration, start=start), "fig-queue"),
             "Bars: calls received per clock hour (the first and last bars may cover only part of their "
             "hour). Line: most calls waiting for a unit at once (per bin).",
         ),
-        _section(
+        rh.section(
             "Unit utilisation over the run",
             _figure_html(rf.utilisation_figure(units, duration, start=start), "fig-util"),
             "enroute + onscene = saturation index; + returning = utilisation (share of on-duty unit time).",
         ),
-        _section("Map", _figure_html(map_fig, "fig-map"), f"Drawn: {map_note}. Hover a point for details."),
+        rh.section("Map", _figure_html(map_fig, "fig-map"), f"Drawn: {map_note}. Hover a point for details."),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

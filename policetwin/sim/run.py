@@ -23,7 +23,7 @@ from policetwin.maps import RoadNetwork, load_map
 from policetwin.outputs import check_target, foreign_files, output_lock, run_files
 from policetwin.scenarios import Scenario, scenario_sha256, scenario_to_yaml
 from policetwin.sim.checks import MapCheck
-from policetwin.sim.metrics import summarise
+from policetwin.sim.metrics import dispatch_figures, summarise
 from policetwin.sim.model import PoliceModel
 
 
@@ -74,9 +74,10 @@ def simulate(
     sim_start = time.perf_counter()
     model.run(progress=progress)
     sim_s = time.perf_counter() - sim_start
+    stations = [s.name for s in scenario.stations]
     incidents = model.recorder.incidents_frame(
         kinds=model.kinds, node_ids=network.node_id, lon=network.lon, lat=network.lat,
-        unit_names=model.unit_names,
+        unit_names=model.unit_names, node_district=model.node_district, district_names=stations,
     )  # fmt: skip
     units = model.recorder.units_frame(model.unit_names)
     assignments = model.recorder.assignments_frame(model.unit_names)
@@ -100,6 +101,14 @@ def simulate(
             "reverse_searches_pruned": model.etas.pruned_searches,
             "end_s": model.env.now,
         },
+        "dispatch": dispatch_figures(
+            incidents,
+            assignments,
+            units,
+            scenario=scenario,
+            horizon_s=scenario.duration,
+            unit_district={u.name: stations[u.station] for u in model.units},
+        ),
         "warnings": list(model.warnings),
     }
     summary["wall_s"] = round(time.perf_counter() - started, 3)
