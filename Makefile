@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test lint format bench bench-paired clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ format: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_core.py
+
+# medians of paired runs against an earlier commit: make bench-paired BASE=<commit> [PAIRS=5]
+bench-paired: setup
+	$(BIN)/python benchmarks/paired.py --base $(BASE) --pairs $(or $(PAIRS),5) --policy nearest --policy beat_first --policy priority_preempt
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

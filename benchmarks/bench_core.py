@@ -8,7 +8,7 @@ Cities: Campo Grande (largest real extract in ../shared/data/osm, skipped if abs
 Coquimbo–La Serena, and a synthetic ~20k-node city. Results are printed as a table and written to
 ``benchmarks/results/core-<city>.json``. Run by hand; never part of the tests.
 
-    python benchmarks/bench_core.py [--calls N] [--only NAME]
+    python benchmarks/bench_core.py [--calls N] [--only NAME] [--policy nearest|beat_first|priority_preempt]
 
 Defaults: 1,000,000 calls (a year at ~114 calls/h) on Campo Grande, 200,000 on the others.
 """
@@ -52,7 +52,7 @@ def spread_stations(network, n: int) -> list[dict]:
     return out
 
 
-def bench_city(name: str, spec: str, *, calls: int, units: int) -> dict:
+def bench_city(name: str, spec: str, *, calls: int, units: int, policy: str = "nearest") -> dict:
     t0 = time.perf_counter()
     network = load_map(spec, use_cache=False)
     load_s = time.perf_counter() - t0
@@ -65,6 +65,7 @@ def bench_city(name: str, spec: str, *, calls: int, units: int) -> dict:
                    "hotspots": [{"lon": float(np.median(network.lon)), "lat": float(np.median(network.lat)),
                                  "radius_m": 1500, "weight": 1.0}]},
         "call_handling": {"takers": 8}, "outputs": {"report": False, "units_log": True},
+        **({"dispatch": {"policy": policy}} if policy != "nearest" else {}),
     })  # fmt: skip
     t1 = time.perf_counter()
     result = simulate(scenario, network=network)
@@ -78,6 +79,7 @@ def bench_city(name: str, spec: str, *, calls: int, units: int) -> dict:
     n = result.summary["incidents"]["count"]
     return {
         "city": name,
+        "policy": policy,
         "nodes": network.n_nodes,
         "edges": network.n_edges,
         "units": units,
@@ -101,12 +103,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=None, help="calls per city (default: see above)")
     parser.add_argument("--units", type=int, default=300)
+    parser.add_argument("--policy", choices=["nearest", "beat_first", "priority_preempt"], default="nearest")
     parser.add_argument("--only", choices=sorted(CITIES), action="append")
     args = parser.parse_args()
     names = args.only or list(CITIES)
     if len(names) > 1:  # one fresh process per city, so peak memory is that city's alone
         for name in names:
-            cmd = [sys.executable, __file__, "--only", name, "--units", str(args.units)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--only",
+                name,
+                "--units",
+                str(args.units),
+                "--policy",
+                args.policy,
+            ]
             subprocess.run(cmd + (["--calls", str(args.calls)] if args.calls else []), check=True)
         return
     name = names[0]
@@ -115,9 +127,10 @@ def main() -> None:
         print(f"skip {name}: {spec} not found", file=sys.stderr)
         return
     calls = args.calls or (1_000_000 if name == "campo-grande" else 200_000)
-    row = bench_city(name, spec, calls=calls, units=args.units)
+    row = bench_city(name, spec, calls=calls, units=args.units, policy=args.policy)
     print(json.dumps(row), flush=True)
-    out = Path(__file__).parent / "results" / f"core-{name}.json"
+    suffix = "" if args.policy == "nearest" else f"-{args.policy}"
+    out = Path(__file__).parent / "results" / f"core-{name}{suffix}.json"
     out.parent.mkdir(exist_ok=True)
     meta = {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count()}
     out.write_text(json.dumps({"meta": meta, "result": row}, indent=2) + "\n")
