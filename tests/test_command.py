@@ -258,3 +258,27 @@ def test_callers_hang_up_when_nobody_answers(line_network):
     assert incidents["outcome"].tolist() == ["served", "abandoned", "served"]
     assert incidents["t_answer"].tolist()[0] == 0.0 and np.isnan(incidents["t_answer"][1])
     assert incidents["t_answer"].tolist()[2] == 120.0
+
+
+def test_units_still_turning_out_when_the_work_ends_are_stood_down(line_network):
+    """Turn-out 100 s. Call 0 at node 1 needs 2 units: S-1 and S-2 turn out (rolling at 100), arrive at
+    200, work until 210. Call 1 at node 1 (t=205) needs 2: S-3 (at the station) turns out until 305;
+    S-1, freed at 210 at node 1, takes the call's second place and is there at once, so the work
+    (10 s) ends at 220 while S-3 still turns out: it is stood down (cancelled) at its station."""
+    kinds = [{**KINDS[0], "units": 2}, KINDS[1]]
+    sc = scenario(units={"count": 3}, travel__turnout={"dist": "fixed", "mean": 100},
+                  demand={"rate_per_hour": 1.0, "profile": "flat", "kinds": kinds})  # fmt: skip
+    incidents, assignments, model = run_calls(sc, line_network, [(0, P1, 1, 10), (205, P1, 1, 10)])
+    got = [tuple(None if pd.isna(v) else v for v in row) for row in assignments[
+        ["incident_id", "unit_id", "t_enroute", "t_arrive", "t_released", "result"]].itertuples(index=False)]  # fmt: skip
+    assert got == [
+        (0, "S-1", 100.0, 200.0, 210.0, "completed"),
+        (0, "S-2", 100.0, 200.0, 210.0, "completed"),
+        (1, "S-3", 305.0, None, 220.0, "cancelled"),
+        (1, "S-1", 210.0, 210.0, 220.0, "completed"),
+    ]
+    assert times(incidents, "t_dispatch", "t_enroute", "t_arrive", "t_clear") == [
+        (0.0, 100.0, 200.0, 210.0), (205.0, 210.0, 210.0, 220.0)]  # fmt: skip
+    units = model.recorder.units_frame(model.unit_names)
+    s3 = units[units["unit_id"] == "S-3"]
+    assert s3["state"].tolist() == ["idle", "enroute", "idle"]  # back at the station at once

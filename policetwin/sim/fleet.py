@@ -44,6 +44,7 @@ def make_units(model: PoliceModel) -> list[PatrolUnit]:
 _COMPLETED = ASSIGNMENT_RESULTS.index("completed")
 _RELEASED_ON_ARRIVAL = ASSIGNMENT_RESULTS.index("released_on_arrival")
 _PREEMPTED = ASSIGNMENT_RESULTS.index("preempted")
+_CANCELLED = ASSIGNMENT_RESULTS.index("cancelled")
 
 
 class Fleet:
@@ -134,6 +135,13 @@ class Fleet:
         for unit in incident.on_scene_units:
             self._release(unit, incident, result=_COMPLETED)
         incident.on_scene_units.clear()
+        if self._turnout is not None:  # units still turning out at their station are stood down
+            now = self.env.now
+            for index, serving in list(self.serving.items()):
+                unit = self.units[index]
+                if serving is incident and unit.state == UnitState.enroute and unit.trip_depart > now:
+                    unit.node = unit.home_node
+                    self._release(unit, incident, result=_CANCELLED)
 
     def _release(self, unit: PatrolUnit, incident: Incident, *, result: int) -> None:
         now = self.env.now
@@ -146,7 +154,7 @@ class Fleet:
             self._times["t_clear"][incident.row] = now
             incident.remove()
         unit.set_state(UnitState.returning, now)
-        unit.start_trip(incident.node, now)
+        unit.start_trip(unit.node if result == _CANCELLED else incident.node, now)
         self.on_free(unit)
 
     def _ask_backup(self, incident: Incident, units: int) -> None:
