@@ -168,7 +168,7 @@ def run(
 
     def action() -> None:
         from policetwin.outputs import check_target, output_lock
-        from policetwin.scenarios import load_scenario, resolve_scenario_path
+        from policetwin.scenarios import load_scenario, locate_problems, resolve_scenario_path
         from policetwin.sim.run import write_run_dir
 
         _state["overrides"] = overrides or []
@@ -176,16 +176,26 @@ def run(
         sc = load_scenario(path, overrides or [])
         target = check_target(out_dir or Path("runs") / default_run_name(sc.name), overwrite=overwrite)
         network, check = _checked_map(sc, path, overrides or [])
-        for line in check.warnings:
-            err.print(line, markup=False, highlight=False)
+        _print_warnings(check.warnings)
         with output_lock(target):
             result = _simulate(sc, seed=seed, network=network, path=path, check=check, quiet=quiet)
+            warnings = result.summary["warnings"]  # those found after the run follow the map check's
+            warnings[len(check.warnings) :] = after = locate_problems(
+                warnings[len(check.warnings) :], overrides or []
+            )
+            _print_warnings(after)
             write_run_dir(result, target, overwrite=overwrite)
         out.print(kpi_table(result.summary, command_s=command_wall_s()))
         out.print(f"run directory: {target}  (open {target / 'report.html'})" if sc.outputs.report else
                   f"run directory: {target}")  # fmt: skip
 
     _guard(action)
+
+
+def _print_warnings(lines: list[str]) -> None:
+    """Warnings on stderr: yellow, and bold red when queues would grow without bound."""
+    for line in lines:
+        err.print(line, style="bold red" if "without bound" in line else "yellow")
 
 
 def _checked_map(sc, path: Path, overrides: list[str]):
@@ -258,8 +268,7 @@ def validate(
             try:
                 sc = load_scenario(path, overrides or [])
                 network, check = _checked_map(sc, path, overrides or [])
-                for line in check.warnings:
-                    err.print(line, markup=False, highlight=False)
+                _print_warnings(check.warnings)
                 out.print(f"{path}: ok ({sc.name}, map {network.name}, {network.n_nodes} nodes)")
             except ScenarioError as exc:
                 problems.extend(locate_problems(exc.problems, overrides or []))

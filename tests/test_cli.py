@@ -29,7 +29,8 @@ needs_toronto = pytest.mark.skipif(not TORONTO.is_file(), reason="../shared/data
 INCIDENT_COLUMNS = ["incident_id", "kind", "priority", "t_occur", "t_call", "t_answer", "t_ready", "t_desk",
                     "t_decided", "t_dispatch", "t_enroute", "t_arrive", "t_clear", "node", "lon", "lat", "n_units",
                     "first_unit", "source", "target_s", "detected_by", "outcome", "n_preempted"]  # fmt: skip
-ASSIGNMENT_COLUMNS = ["incident_id", "unit_id", "t_assigned", "t_enroute", "t_arrive", "t_released", "result"]
+ASSIGNMENT_COLUMNS = ["incident_id", "unit_id", "t_assigned", "t_enroute", "t_arrive", "t_released", "result",
+                      "out_of_district"]  # fmt: skip
 UNIT_COLUMNS = ["unit_id", "state", "t_start", "t_end", "incident_id"]
 PRIORITY_KEYS = ["count", "served", "response_mean_s", "response_p50_s", "response_p90_s", "within_target"]
 
@@ -91,7 +92,8 @@ def squash(text: str) -> str:
 
 
 def problem_lines(result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.strip()]
+    """The stderr lines that report problems (warnings, ``file:line: field: warning: ...``, are not)."""
+    return [line for line in result.stderr.splitlines() if line.strip() and ": warning: " not in line]
 
 
 def assert_problem(problem: str, file: Path, field: str, line: int | None, *fragments: str) -> None:
@@ -695,7 +697,7 @@ def test_station_far_from_roads_is_a_warning_with_its_distance(scenario_file: Pa
     scenario_file.write_text(text)
     result = invoke("validate", scenario_file)
     assert_clean_exit(result, 0)
-    (warning,) = problem_lines(result)
+    (warning,) = [line for line in result.stderr.splitlines() if ": stations.1: warning: " in line]
     line = line_of(text, "lat: 60.186") - 2  # the station's list item
     m = re.fullmatch(rf"{re.escape(str(scenario_file))}:{line}: stations\.1: warning: station 'Kaartinkaupunki' "
                      r"at \(24\.95, 60\.186\) is (\d+) m from the nearest road node; its units start there", warning)  # fmt: skip
@@ -704,7 +706,7 @@ def test_station_far_from_roads_is_a_warning_with_its_distance(scenario_file: Pa
     result = invoke("run", scenario_file, "--out", out, "-q")
     assert_clean_exit(result, 0)
     assert warning in result.stderr
-    assert json.loads((out / "summary.json").read_text())["warnings"] == [warning]
+    assert warning in json.loads((out / "summary.json").read_text())["warnings"]
 
 
 def test_speed_override_for_a_class_the_map_lacks_is_a_warning(scenario_file: Path) -> None:

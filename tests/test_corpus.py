@@ -132,7 +132,8 @@ def assert_clean_exit(result, code: int) -> None:
 
 
 def problem_lines(result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.strip()]
+    """The stderr lines that report problems (warnings, ``file:line: field: warning: ...``, are not)."""
+    return [line for line in result.stderr.splitlines() if line.strip() and ": warning: " not in line]
 
 
 def tree(root: Path) -> dict[str, str]:

@@ -78,7 +78,8 @@ class PoliceModel(mesa.Model):
         check = checked or check_on_map(scenario, network, self.snapper, filename=filename)
         if check.problems:
             raise ScenarioError(check.problems)
-        self.warnings = check.warnings
+        self.warnings = list(check.warnings)
+        self.load = check.load  # offered load per stage (assess), for the summary
         self.station_nodes = check.station_nodes
         self.router = None if scenario.travel.mode == "instant" else router or Router(
             network.n_nodes, network.edge_u, network.edge_v,

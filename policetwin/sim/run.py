@@ -23,6 +23,7 @@ from policetwin.maps import RoadNetwork, load_map
 from policetwin.outputs import check_target, foreign_files, output_lock, run_files
 from policetwin.scenarios import Scenario, scenario_sha256, scenario_to_yaml
 from policetwin.sim.checks import MapCheck
+from policetwin.sim.load import queue_growth_warnings
 from policetwin.sim.metrics import dispatch_figures, summarise
 from policetwin.sim.model import PoliceModel
 
@@ -109,7 +110,11 @@ def simulate(
             horizon_s=scenario.duration,
             unit_district={u.name: stations[u.station] for u in model.units},
         ),
-        "warnings": list(model.warnings),
+        "load": model.load,
+        "warnings": [
+            *model.warnings,
+            *queue_growth_warnings(incidents, duration_s=scenario.duration, filename=filename),
+        ],
     }
     summary["wall_s"] = round(time.perf_counter() - started, 3)
     return RunResult(summary=summary, incidents=incidents, units=units, assignments=assignments, model=model,
