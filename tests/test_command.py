@@ -258,6 +258,7 @@ def test_callers_hang_up_when_nobody_answers(line_network):
     assert incidents["outcome"].tolist() == ["served", "abandoned", "served"]
     assert incidents["t_answer"].tolist()[0] == 0.0 and np.isnan(incidents["t_answer"][1])
     assert incidents["t_answer"].tolist()[2] == 120.0
+    assert incidents["t_clear"].tolist()[1] == 60.0  # the caller hung up 50 s after calling
 
 
 def test_units_still_turning_out_when_the_work_ends_are_stood_down(line_network):

@@ -109,6 +109,7 @@ class CallCentre:
             return
         request.cancel()
         self.recorder.outcome[incident.row] = _ABANDONED
+        self._times["t_clear"][incident.row] = self.env.now  # when the caller hung up
         incident.remove()
 
     def _answered(self, incident: Incident, request: simpy.Event, handling_s: float) -> None:
