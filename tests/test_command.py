@@ -10,11 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from engine_calls import run_calls
 
 from policetwin.maps import RoadNetwork
 from policetwin.scenarios import Scenario
-from policetwin.sim.demand import CallBatch
-from policetwin.sim.model import PoliceModel
 from policetwin.sim.run import simulate
 
 FIXED = {"dist": "fixed", "mean": 60}
@@ -42,26 +41,13 @@ def scenario(**extra) -> Scenario:
     return Scenario.model_validate(data)
 
 
-def run_calls(sc: Scenario, network: RoadNetwork, calls: list[tuple[float, int, int, float]]):
-    """Run exactly ``calls`` = [(t_call, kind, node index, on_scene_s), ...]."""
-    model = PoliceModel(sc, seed=0, network=network)
-    t, kind, node, on_scene = (np.array(col) for col in zip(*calls, strict=True))
-    model.calls = CallBatch(t_call=t.astype(float), kind=kind.astype(np.int16), node=node.astype(np.int64),
-                            handling_s=np.zeros(len(calls)), on_scene_s=on_scene.astype(float))  # fmt: skip
-    model.run()
-    rec = model.recorder
-    incidents = rec.incidents_frame(kinds=model.kinds, node_ids=network.node_id, lon=network.lon,
-                                    lat=network.lat, unit_names=model.unit_names)  # fmt: skip
-    return incidents, rec.assignments_frame(model.unit_names), model
-
-
 def times(incidents: pd.DataFrame, *cols: str) -> list[tuple]:
     return [tuple(row) for row in incidents[list(cols)].itertuples(index=False)]
 
 
 # ------------------------------------------------------------------------------------------ command
 def test_flat_command_has_no_desk_stage(line_network):
-    incidents, _, _ = run_calls(scenario(), line_network, [(10, P1, 2, 100)])
+    incidents, _, _, _ = run_calls(scenario(), line_network, [(10, P1, 2, 100)])
     assert times(incidents, "t_ready", "t_desk", "t_decided", "t_dispatch", "t_enroute") == [(10.0,) * 5]
 
 
@@ -70,7 +56,7 @@ def test_dispatcher_desk_takes_the_most_urgent_call_first(line_network):
     the first P3 until 60, then takes the P1 (waiting since 20) before the second P3."""
     sc = scenario(call_handling__dispatchers=1, call_handling__decision=FIXED, units={"count": 3})
     calls = [(0, P3, 1, 10), (10, P3, 1, 10), (20, P1, 1, 10)]
-    incidents, _, _ = run_calls(sc, line_network, calls)
+    incidents, _, _, _ = run_calls(sc, line_network, calls)
     assert times(incidents, "t_ready", "t_desk", "t_decided", "t_dispatch") == [
         (0.0, 0.0, 60.0, 60.0),
         (10.0, 120.0, 180.0, 180.0),
@@ -83,7 +69,7 @@ def test_turnout_applies_to_units_at_their_station_only(line_network):
     t=350 to node 4 while the unit drives home (at node 2 since 345, next node 1 at 445): no turn-out,
     it turns at node 1 (445) and drives 1 -> 4 (300 s): there at 745."""
     sc = scenario(travel__turnout={"dist": "fixed", "mean": 45})
-    incidents, assignments, _ = run_calls(sc, line_network, [(0, P1, 2, 100), (350, P1, 4, 100)])
+    incidents, assignments, _, _ = run_calls(sc, line_network, [(0, P1, 2, 100), (350, P1, 4, 100)])
     assert times(incidents, "t_dispatch", "t_enroute", "t_arrive", "t_clear") == [
         (0.0, 45.0, 245.0, 345.0),
         (350.0, 350.0, 745.0, 845.0),
@@ -99,7 +85,7 @@ def test_turnout_applies_to_units_at_their_station_only(line_network):
 def test_emergency_speed_factor_by_priority(line_network):
     """P1 at speed factor 2: node 4 (400 s) in 200 s; P3 keeps 400 s; driving home is never faster."""
     sc = scenario(travel__priority_speed_factor={1: 2.0}, units={"count": 2})
-    incidents, _, model = run_calls(sc, line_network, [(0, P1, 4, 100), (0, P3, 4, 100)])
+    incidents, _, _, model = run_calls(sc, line_network, [(0, P1, 4, 100), (0, P3, 4, 100)])
     assert times(incidents, "t_dispatch", "t_arrive") == [(0.0, 200.0), (0.0, 400.0)]
     units = model.recorder.units_frame(model.unit_names)
     returning = units[units["state"] == "returning"]
@@ -121,7 +107,7 @@ def test_two_units_for_one_call_are_two_assignments(line_network):
     sc = scenario(
         units={"per_station": {"S": 2}}, demand={"rate_per_hour": 1.0, "profile": "flat", "kinds": kinds}
     )
-    incidents, assignments, _ = run_calls(sc, line_network, [(0, P1, 1, 50)])
+    incidents, assignments, _, _ = run_calls(sc, line_network, [(0, P1, 1, 50)])
     assert incidents["n_units"].tolist() == [2]
     assert times(assignments, "unit_id", "t_arrive", "t_released", "result") == [
         ("S-1", 100.0, 150.0, "completed"),
@@ -204,31 +190,15 @@ def test_sensor_outside_the_map_is_bad_input(tmp_path):
 
 
 # ---------------------------------------------------------------------------------- calls that need no car
-def run_planned(
-    sc: Scenario, network: RoadNetwork, calls: list[tuple[float, int, int, float]], *, handling_s=0.0
-):
-    """Like ``run_calls``, with the callers' plans (phone, duplicates, patience) drawn for the calls."""
-    from policetwin.sim.callers import callers
-
-    model = PoliceModel(sc, seed=0, network=network)
-    t, kind, node, on_scene = (np.array(col) for col in zip(*calls, strict=True))
-    batch = CallBatch(t_call=t.astype(float), kind=kind.astype(np.int16), node=node.astype(np.int64),
-                      handling_s=np.full(len(calls), float(handling_s)), on_scene_s=on_scene.astype(float))  # fmt: skip
-    model.calls = callers(batch, sc, model.stream("callers"))
-    model.run()
-    rec = model.recorder
-    incidents = rec.incidents_frame(kinds=model.kinds, node_ids=network.node_id, lon=network.lon,
-                                    lat=network.lat, unit_names=model.unit_names)  # fmt: skip
-    return incidents, rec.assignments_frame(model.unit_names)
-
-
 def kinds_with(**extra) -> dict:
     return {"rate_per_hour": 1.0, "profile": "flat", "kinds": [{**KINDS[0], **extra}, KINDS[1]]}
 
 
 def test_calls_resolved_by_phone_get_no_unit(line_network):
     sc = scenario(demand=kinds_with(phone_share=1.0))
-    incidents, assignments = run_planned(sc, line_network, [(0, P1, 2, 100), (5, P3, 2, 100)], handling_s=30)
+    incidents, assignments, _, _ = run_calls(
+        sc, line_network, [(0, P1, 2, 100), (5, P3, 2, 100)], handling_s=30, plans=True
+    )
     assert incidents["outcome"].tolist() == ["phone", "served"]
     assert times(incidents.iloc[:1], "t_ready", "t_clear") == [(30.0, 30.0)]
     assert incidents["t_dispatch"].isna().tolist() == [True, False]
@@ -240,7 +210,9 @@ def test_duplicate_calls_are_answered_linked_and_never_dispatched(line_network):
         demand=kinds_with(duplicates={"share": 1.0, "delay": {"dist": "fixed", "mean": 30}}),
         call_handling={"takers": 5, "handling": {"dist": "fixed", "mean": 5}},
     )  # duplicates' handling
-    incidents, assignments = run_planned(sc, line_network, [(0, P1, 2, 100), (10, P3, 3, 100)], handling_s=5)
+    incidents, assignments, _, _ = run_calls(
+        sc, line_network, [(0, P1, 2, 100), (10, P3, 3, 100)], handling_s=5, plans=True
+    )
     assert times(incidents, "t_call", "outcome", "linked_to") == [
         (0.0, "served", pd.NA), (10.0, "served", pd.NA), (30.0, "duplicate", 0)]  # fmt: skip
     assert times(incidents.iloc[2:], "t_answer", "t_ready", "t_clear") == [(30.0, 35.0, 35.0)]
@@ -253,8 +225,8 @@ def test_callers_hang_up_when_nobody_answers(line_network):
     abandoned (never answered, logged). The call at t=120 is answered at once."""
     sc = scenario(call_handling={"takers": 1, "handling": {"dist": "fixed", "mean": 0}},
                   demand=kinds_with(patience={"dist": "fixed", "mean": 50}))  # fmt: skip
-    incidents, _ = run_planned(sc, line_network, [(0, P1, 1, 10), (10, P1, 1, 10), (120, P1, 1, 10)],
-                               handling_s=100)  # fmt: skip
+    incidents, _, _, _ = run_calls(sc, line_network, [(0, P1, 1, 10), (10, P1, 1, 10), (120, P1, 1, 10)],
+                               handling_s=100, plans=True)  # fmt: skip
     assert incidents["outcome"].tolist() == ["served", "abandoned", "served"]
     assert incidents["t_answer"].tolist()[0] == 0.0 and np.isnan(incidents["t_answer"][1])
     assert incidents["t_answer"].tolist()[2] == 120.0
@@ -269,7 +241,7 @@ def test_units_still_turning_out_when_the_work_ends_are_stood_down(line_network)
     kinds = [{**KINDS[0], "units": 2}, KINDS[1]]
     sc = scenario(units={"count": 3}, travel__turnout={"dist": "fixed", "mean": 100},
                   demand={"rate_per_hour": 1.0, "profile": "flat", "kinds": kinds})  # fmt: skip
-    incidents, assignments, model = run_calls(sc, line_network, [(0, P1, 1, 10), (205, P1, 1, 10)])
+    incidents, assignments, _, model = run_calls(sc, line_network, [(0, P1, 1, 10), (205, P1, 1, 10)])
     got = [tuple(None if pd.isna(v) else v for v in row) for row in assignments[
         ["incident_id", "unit_id", "t_enroute", "t_arrive", "t_released", "result"]].itertuples(index=False)]  # fmt: skip
     assert got == [

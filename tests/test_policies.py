@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import STEP_DEG, make_line_network
+from engine_calls import run_calls
 from typer.testing import CliRunner
 
 from policetwin.cli import app
 from policetwin.errors import ScenarioError
 from policetwin.scenarios import Scenario
-from policetwin.sim.demand import CallBatch
-from policetwin.sim.model import PoliceModel
 
 KINDS = [
     {"name": "p1", "priority": 1, "share": 1, "on_scene": {"dist": "fixed", "mean": 60}, "target": 600},
@@ -34,23 +33,6 @@ def scenario(stations: list[int], units: dict[str, int], **dispatch) -> Scenario
         "call_handling": {"takers": 50, "handling": {"dist": "fixed", "mean": 0}},
         "dispatch": dispatch, "outputs": {"report": False},
     })  # fmt: skip
-
-
-def run_calls(
-    sc: Scenario, network, calls: list[tuple[float, int, int, float]], *, base_dir: Path | None = None
-):
-    model = PoliceModel(sc, seed=0, network=network, base_dir=base_dir)
-    t, kind, node, on_scene = (np.array(col) for col in zip(*calls, strict=True))
-    model.calls = CallBatch(t_call=t.astype(float), kind=kind.astype(np.int16), node=node.astype(np.int64),
-                            handling_s=np.zeros(len(calls)), on_scene_s=on_scene.astype(float))  # fmt: skip
-    model.run()
-    rec = model.recorder
-    incidents = rec.incidents_frame(kinds=model.kinds, node_ids=network.node_id, lon=network.lon,
-                                    lat=network.lat, unit_names=model.unit_names)  # fmt: skip
-    units = rec.units_frame(model.unit_names)
-    log = [(r.unit_id, r.state, r.t_start, r.t_end, None if pd.isna(r.incident_id) else int(r.incident_id))
-           for r in units.itertuples()]  # fmt: skip
-    return incidents, rec.assignments_frame(model.unit_names), log, model
 
 
 def rows(frame: pd.DataFrame, *cols: str) -> list[tuple]:
