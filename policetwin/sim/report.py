@@ -23,6 +23,7 @@ from policetwin import clock
 from policetwin.sim import report_figures as rf
 from policetwin.sim import report_html as rh
 from policetwin.sim import report_tables as rt
+from policetwin.sim.report_clock import start_label
 from policetwin.sim.report_command import command_section
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def _header(summary: Mapping, network, start: str) -> tuple[str, str]:
             f"{rh.DASH if km is None else f'{km:,.1f}'} street km",
         ),
         ("Duration", rh.fmt_duration(rh.get(summary, "duration_s"))),
-        ("Starts", html.escape(rf.start_label(start))),
+        ("Starts", html.escape(start_label(start))),
         ("Seed", rh.esc(rh.get(summary, "seed"))),
         ("Version", rh.esc(rh.get(summary, "version"))),
         ("Wall time", rh.fmt_seconds(rh.get(summary, "wall_s"))),
