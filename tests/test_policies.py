@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from policetwin.cli import app
 from policetwin.errors import ScenarioError
 from policetwin.scenarios import Scenario
+from policetwin.sim.model import PoliceModel
 
 KINDS = [
     {"name": "p1", "priority": 1, "share": 1, "on_scene": {"dist": "fixed", "mean": 60}, "target": 600},
@@ -272,3 +273,48 @@ def test_backup_is_requested_from_scene(line_network):
     assert rows(incidents, "n_units", "n_backup", "t_arrive", "t_clear")[0] == (2, 1, 200.0, 700.0)
     assert rows(assignments[assignments["incident_id"] == 0], "unit_id", "t_assigned", "t_arrive", "result") == [
         ("S0-1", 0.0, 200.0, "completed"), ("S0-2", 230.0, 430.0, "completed")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("dispatch", "field", "fragment"),
+    [("{policy: beat_first, slack: -60}", "dispatch.slack", "greater than or equal to 0"),
+     ("{policy: nearest, districts: beats.geojson}", "dispatch.districts", "beats.geojson"),
+     ("{policy: beat_first, districts: bad.geojson}", "dispatch.districts", "not valid JSON"),
+     ("{policy: nearest, mutual_aid: {}}", "dispatch.mutual_aid", "needs threshold")],
+    ids=["negative-slack", "districts-file-missing", "districts-file-invalid", "mutual-aid-without-rule"],
+)  # fmt: skip
+def test_bad_dispatch_blocks_are_bad_input(tmp_path: Path, dispatch: str, field: str, fragment: str):
+    (tmp_path / "bad.geojson").write_text("{not json")
+    path = tmp_path / "s.yaml"
+    path.write_text("name: u\nduration: 1h\nmap: helsinki\nstations: [{name: A, lon: 24.934, lat: 60.169}]\n"
+                    f"units: {{count: 1}}\ndemand: {{rate_per_hour: 1}}\ndispatch: {dispatch}\n")  # fmt: skip
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"{path}:7: {field}"), result.stderr
+    assert fragment in result.stderr
+
+
+def test_districts_from_geojson_polygons(tmp_path: Path, helsinki_network):
+    """Two polygons split central Helsinki at 24.945 E: A's district is the west, B's the east."""
+    import json
+
+    def box(x0, x1):
+        return {
+            "type": "Polygon",
+            "coordinates": [[[x0, 60.1], [x1, 60.1], [x1, 60.3], [x0, 60.3], [x0, 60.1]]],
+        }
+
+    (tmp_path / "beats.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"station": "A"}, "geometry": box(24.8, 24.945)},
+        {"type": "Feature", "properties": {"station": "B"}, "geometry": box(24.945, 25.1)}]}))  # fmt: skip
+    from policetwin.scenarios import load_scenario
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: u\nduration: 1h\nmap: helsinki\nstations: [{name: A, lon: 24.934, lat: 60.169}, "
+                    "{name: B, lon: 24.95, lat: 60.164}]\nunits: {count: 2}\ndemand: {rate_per_hour: 1}\n"
+                    "dispatch: {policy: beat_first, districts: beats.geojson}\n")  # fmt: skip
+    sc = load_scenario(path)
+    assert sc.dispatch.districts == str(tmp_path.resolve() / "beats.geojson")
+    model = PoliceModel(sc, network=helsinki_network)
+    west = helsinki_network.lon < 24.945
+    assert (model.node_district[west] == 0).all() and (model.node_district[~west] == 1).all()
