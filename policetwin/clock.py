@@ -13,12 +13,13 @@ import re
 DEFAULT_START = "Mon 00:00"
 #: Weekday forms accepted (Monday = 0): English names and 3-letter abbreviations, Chinese 周一/星期一.
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_DAY_NAMES: dict[str, int] = {}
+#: Weekday names accepted (lower case) and their index (Monday = 0).
+DAY_NAMES: dict[str, int] = {}
 for _i, _full in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")):
-    _DAY_NAMES[_full] = _DAY_NAMES[_full[:3]] = _i
+    DAY_NAMES[_full] = DAY_NAMES[_full[:3]] = _i
 for _i, _cn in enumerate("一二三四五六日"):
-    _DAY_NAMES[f"周{_cn}"] = _DAY_NAMES[f"星期{_cn}"] = _i
-_DAY_NAMES["星期天"] = _DAY_NAMES["周天"] = 6
+    DAY_NAMES[f"周{_cn}"] = DAY_NAMES[f"星期{_cn}"] = _i
+DAY_NAMES["星期天"] = DAY_NAMES["周天"] = 6
 _WEEKDAY_TIME = re.compile(r"^\s*(?P<day>[^\s\d:]+)\s*(?:(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?)?\s*$")
 #: A Monday used to draw weekday-only starts on a date axis (tick labels show the weekday, not the date).
 REFERENCE_MONDAY = dt.datetime(2024, 1, 1)
@@ -38,11 +39,11 @@ def parse_start(value: object) -> str:
         return dt.datetime.combine(value, dt.time()).isoformat()
     if isinstance(value, str):
         m = _WEEKDAY_TIME.match(value)
-        if m and m["day"].lower() in _DAY_NAMES:
+        if m and m["day"].lower() in DAY_NAMES:
             h, minute, s = (int(m[k]) if m[k] else 0 for k in ("h", "m", "s"))
             if h < 24 and minute < 60 and s < 60:
                 clock = f"{h:02d}:{minute:02d}" + (f":{s:02d}" if s else "")
-                return f"{_DAYS[_DAY_NAMES[m['day'].lower()]]} {clock}"
+                return f"{_DAYS[DAY_NAMES[m['day'].lower()]]} {clock}"
         else:
             try:
                 return dt.datetime.fromisoformat(value.strip()).isoformat()

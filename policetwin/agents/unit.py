@@ -46,6 +46,9 @@ class PatrolUnit(mesa.Agent):
         self.trip_token = 0  # bumps when a trip is abandoned, so its arrival event is ignored
         self._walk = -1  # last node reached on the current trip home (-1: not walked yet)
         self.assignment = -1  # row of the current assignment in the recorder (-1: none)
+        self.group = 0  # index of the unit's group in ``units.groups`` (0 without groups)
+        self.capabilities: frozenset[str] = frozenset()
+        self.off_due: float | None = None  # the shift ended while busy: off duty when free (overtime)
 
     def set_state(self, state: UnitState, now: float, incident_id: int = -1) -> None:
         """Change state, logging the interval that ends now."""

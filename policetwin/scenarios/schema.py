@@ -29,6 +29,7 @@ from policetwin.scenarios.base import (
     repeated,
 )
 from policetwin.scenarios.command import CallHandling, Dispatch, Sensing
+from policetwin.scenarios.units import Units
 
 
 def _highway_class(value: str) -> str:
@@ -109,6 +110,7 @@ class IncidentKind(Strict):
     duplicates: Duplicates | None = None  # further calls about the same incident
     patience: Distribution | None = None  # callers hang up if not answered within this (default: never)
     backup: Backup | None = None  # units on scene ask for more
+    require: str | None = Field(default=None, min_length=1)  # only units with this capability are sent
 
 
 def _default_kinds() -> list[IncidentKind]:
@@ -147,29 +149,6 @@ class Demand(Strict):
     def _check_weights(self) -> Demand:
         if self.background_weight == 0 and not self.hotspots:
             raise ValueError("background_weight is 0 and there are no hotspots: calls have nowhere to happen")
-        return self
-
-
-class Units(Strict):
-    """Police units: ``count`` spread round-robin over the stations, or ``per_station`` (which then
-    gives the count; a ``count`` beside it must equal its sum)."""
-
-    count: int | None = Field(default=None, ge=1, le=100_000)
-    per_station: dict[str, Annotated[int, Field(ge=0)]] | None = None
-
-    @model_validator(mode="after")
-    def _check_count(self) -> Units:
-        if self.per_station is None:
-            if self.count is None:
-                raise ValueError("give count (units spread over the stations) or per_station")
-            return self
-        total = sum(self.per_station.values())
-        if self.count is None:
-            if total < 1:
-                raise FieldProblems([(("per_station",), "per_station gives no units at all")])
-            object.__setattr__(self, "count", total)  # the resolved scenario says the count
-        elif total != self.count:
-            raise ValueError(f"per_station adds up to {total} units but count is {self.count}")
         return self
 
 
@@ -215,6 +194,16 @@ class Scenario(Strict):
         names = [s.name for s in self.stations]
         problems = [(("stations", i, "name"), f"station name {names[i]!r} is used twice; names must be unique")
                     for i in repeated(names)]  # fmt: skip
+        for i, group in enumerate(self.units.groups or []):
+            if group.station not in names:
+                problems.append((("units", "groups", i, "station"), f"no station is named {group.station!r}"
+                                 f"{nearest_name(group.station, names)}; stations: {', '.join(names)}"))  # fmt: skip
+        capable = {c for g in self.units.groups or [] for c in g.capabilities}
+        for i, kind in enumerate(self.demand.kinds):
+            if kind.require is not None and kind.require not in capable:
+                have = ", ".join(sorted(capable)) or "none (give units.groups capabilities)"
+                problems.append((("demand", "kinds", i, "require"), f"no unit has capability {kind.require!r}"
+                                 f"{nearest_name(kind.require, sorted(capable))}; capabilities: {have}"))  # fmt: skip
         for name in self.units.per_station or {}:
             if name not in names:
                 problems.append((("units", "per_station", name), f"no station is named {name!r}"

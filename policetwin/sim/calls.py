@@ -42,6 +42,7 @@ class CallCentre:
         self._decisions = Draws(handling.decision, model.stream("desk")) if handling.decision else None
         self._times = self.recorder.times
         self._upcoming: Iterator[tuple] | None = None
+        self.all_arrived = False  # every call of the batch has been submitted
 
     def start(self, calls: CallBatch) -> None:
         """Feed a batch of calls (sorted by time) into the centre as the clock reaches each one."""
@@ -79,6 +80,7 @@ class CallCentre:
                 env.timeout(delay).callbacks.append(lambda _event, due=call: self._next_arrival(due))
                 return
             self._submit_planned(call)
+        self.all_arrived = True
 
     def submit(self, *, kind: int, node: int, handling_s: float, on_scene_s: float, source: str,
                t_occur: float | None = None, detected_by: int = 0, outcome: int = 0,
@@ -90,6 +92,7 @@ class CallCentre:
         duplicate of incident ``linked_to``); the caller hangs up after ``patience_s`` unanswered.
         """
         spec = self.kinds[kind]
+        self.model.open_calls += 1
         row = self.recorder.new_incident(t_call=self.env.now, kind=kind, node=node, source=source,
                                          t_occur=t_occur, detected_by=detected_by)  # fmt: skip
         incident = Incident(self.model, row=row, kind=kind, priority=spec.priority, node=node,
@@ -110,6 +113,7 @@ class CallCentre:
         request.cancel()
         self.recorder.outcome[incident.row] = _ABANDONED
         self._times["t_clear"][incident.row] = self.env.now  # when the caller hung up
+        self.model.open_calls -= 1
         incident.remove()
 
     def _answered(self, incident: Incident, request: simpy.Event, handling_s: float) -> None:
@@ -126,6 +130,7 @@ class CallCentre:
         if incident.plan:  # resolved by phone, or a duplicate of a known incident: no unit
             times["t_clear"][row] = now
             self.recorder.outcome[row] = incident.plan
+            self.model.open_calls -= 1
             incident.remove()
             return
         if self.desk is None:  # flat command: the call-taker dispatches at once

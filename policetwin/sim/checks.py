@@ -34,6 +34,7 @@ class MapCheck:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     station_nodes: np.ndarray | None = None
+    post_nodes: dict[int, np.ndarray] = field(default_factory=dict)  # group index -> snapped posts
     weights: np.ndarray | None = None
     load: dict = field(default_factory=dict)
 
@@ -62,6 +63,20 @@ def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, 
                 f"{filename}:0: travel.speeds_kph.{cls}: warning: the map {network.name!r} has no {cls!r} roads; "
                 f"this override changes nothing (classes here: {', '.join(sorted(present))})"
             )
+    for g, group in enumerate(scenario.units.groups or []):
+        if not group.posts:
+            continue
+        nodes, dist = snapper.nearest([p.lon for p in group.posts], [p.lat for p in group.posts])
+        check.post_nodes[g] = nodes
+        for j, (p, d) in enumerate(zip(group.posts, dist, strict=True)):
+            where = f"{filename}:0: units.groups.{g}.posts.{j}: "
+            if d > MAX_SNAP_M:
+                check.problems.append(f"{where}post at ({p.lon}, {p.lat}) is outside the map {network.name!r} "
+                                      f"(nearest road node {d / 1000:.1f} km away)")  # fmt: skip
+            elif d > WARN_SNAP_M:
+                check.warnings.append(
+                    f"{where}warning: post at ({p.lon}, {p.lat}) is {d:.0f} m from the nearest road node"
+                )
     sensors = scenario.sensing.sensors if scenario.sensing else []
     if sensors:
         _, dist = snapper.nearest([p.lon for p in sensors], [p.lat for p in sensors])

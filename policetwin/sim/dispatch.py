@@ -82,13 +82,20 @@ class Dispatcher:
         self.decisions = 0
         self.mutual_aid = model.scenario.dispatch.mutual_aid
         self.preempts = isinstance(policy, PriorityPreemptPolicy)
+        caps = [frozenset(u.capabilities) for u in model.units]
+        #: per kind: the units able to take it (None: any unit), from ``require``
+        self.capable = [None if k.require is None else np.array([k.require in c for c in caps], dtype=bool)
+                        for k in model.kinds]  # fmt: skip
+        self._requirements = any(mask is not None for mask in self.capable)
         fleet.on_free = self.unit_free
         fleet.on_backup = self.dispatch
 
     def dispatch(self, incident: Incident) -> None:
         """Send units to a ready call now, or queue it (partly served multi-unit calls queue too)."""
         start = time.perf_counter()
-        candidates = self.available.nonzero()[0]  # (np.flatnonzero is ~5x slower on this path)
+        capable = self.capable[incident.kind]
+        available = self.available if capable is None else self.available & capable
+        candidates = available.nonzero()[0]  # (np.flatnonzero is ~5x slower on this path)
         chosen: list[int] = []
         eta = np.zeros(0)
         if candidates.size:
@@ -163,14 +170,24 @@ class Dispatcher:
         policy, serving = self.policy, self.fleet.serving
         lowest = incident.priority + policy.min_gap
         states = (UnitState.enroute, UnitState.onscene) if policy.on_scene else (UnitState.enroute,)
+        capable = self.capable[incident.kind]
         return [(unit, serving[unit.index]) for unit in self.units
                 if unit.state in states and serving.get(unit.index) is not None
+                and (capable is None or capable[unit.index])
                 and serving[unit.index].priority >= lowest and not serving[unit.index].closed]  # fmt: skip
 
     def unit_free(self, unit: PatrolUnit) -> None:
         """A unit just became free at its current node: next waiting call, else drive home."""
         queue = self.queue
-        waiting = self.policy.next_call(unit, queue, self.model) if len(queue) else None
+        if not len(queue):
+            waiting = None
+        elif self._requirements:  # the first waiting call this unit is able to take
+            waiting = next((c for c in queue if self.capable[c.kind] is None or self.capable[c.kind][unit.index]),
+                           None)  # fmt: skip
+            if waiting is not None:
+                queue.remove(waiting)
+        else:
+            waiting = self.policy.next_call(unit, queue, self.model)
         if waiting is None:
             self.fleet.go_home(unit)
             return

@@ -29,7 +29,15 @@ class Etas:
         network = model.network
         rows = [self.router.times_from(int(n)) for n in model.station_nodes]
         self.station_rows = np.vstack(rows).astype(float)  # float64: ETAs are summed with offsets
-        self.station_to_rows = np.vstack([self.router.times_to(int(n)) for n in model.station_nodes])
+        # where idle units wait (their station, or a post): forward and reverse rows of each such place
+        if all(u.home_node == model.station_nodes[u.station] for u in model.units):
+            self.unit_home, home_rows = model.unit_station, self.station_rows
+            homes = model.station_nodes
+        else:
+            homes, self.unit_home = np.unique([u.home_node for u in model.units], return_inverse=True)
+            home_rows = np.vstack([self.router.times_from(int(n)) for n in homes]).astype(float)
+        self.home_rows = home_rows
+        self.home_to_rows = np.vstack([self.router.times_to(int(n)) for n in homes])
         edge_s = self.router.forward.data
         used = self.router.forward.tocoo()
         length = np.hypot(
@@ -50,7 +58,7 @@ class Etas:
     def __call__(self, node: int, candidates: np.ndarray, *, rank: int | None = None) -> np.ndarray:
         """Seconds for each candidate unit (indices) to reach ``node`` from where it is now.
 
-        Idle units are timed from their station's forward shortest-path row (exact). A moving unit at
+        Idle units are timed from the forward shortest-path row of where they wait (station or post; exact). A moving unit at
         next node p needs T(p -> node). With ``rank=k`` only the k nearest matter: a unit whose lower
         bound (triangle inequality through its trip origin or its station, or straight-line distance
         at the network's top speed) cannot beat the k-th best idle unit gets ``inf``; the others get
@@ -60,7 +68,7 @@ class Etas:
         if self.router is None:
             return np.zeros(candidates.size)
         model = self.model
-        eta = self.station_rows[:, node][model.unit_station[candidates]]
+        eta = self.home_rows[:, node][self.unit_home[candidates]]
         moving_idx = model.unit_returning[candidates].nonzero()[0]
         if not moving_idx.size:
             return eta
@@ -93,8 +101,8 @@ class Etas:
             for j in moving:
                 unit = units[candidates[j]]
                 nxt, offset = unit.position(now)
-                from_home = self.station_rows[unit.station]
-                to_home = self.station_to_rows[unit.station]
+                from_home = self.home_rows[self.unit_home[unit.index]]
+                to_home = self.home_to_rows[self.unit_home[unit.index]]
                 lower = max(
                     float(from_home[node]) - float(from_home[nxt]),
                     float(to_home[nxt]) - float(to_home[node]),

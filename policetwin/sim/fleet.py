@@ -21,10 +21,26 @@ if TYPE_CHECKING:
 
 
 def make_units(model: PoliceModel) -> list[PatrolUnit]:
-    """Units spread round-robin over the stations (or as ``units.per_station`` says), named
-    ``<station>-<n>``, numbered by station."""
+    """The scenario's units: with ``groups``, ``<group>-<n>`` at the group's station, waiting at its posts
+    in turn (``idle: post``), with its capabilities; else spread round-robin over the stations (or as
+    ``units.per_station`` says), named ``<station>-<n>`` and numbered by station."""
     scenario = model.scenario
     stations = scenario.stations
+    groups = scenario.units.groups
+    if groups:
+        names = [s.name for s in stations]
+        units = []
+        for g, group in enumerate(groups):
+            width = len(str(group.count))
+            station = names.index(group.station)
+            for k in range(group.count):
+                posts = model.post_nodes.get(g)
+                home = int(posts[k % len(posts)]) if posts is not None else int(model.station_nodes[station])
+                unit = PatrolUnit(model, name=f"{group.name}-{k + 1:0{width}d}", index=len(units), station=station,
+                                  home_node=home)  # fmt: skip
+                unit.group, unit.capabilities = g, frozenset(group.capabilities)
+                units.append(unit)
+        return units
     per_station = scenario.units.per_station
     if per_station is None:
         order = [i % len(stations) for i in range(scenario.units.count)]
@@ -57,6 +73,7 @@ class Fleet:
         self.units = model.units
         self.travel_s = travel_s
         self.on_free: Callable[[PatrolUnit], None] = lambda unit: None  # set by the dispatcher
+        self.go_off: Callable[[PatrolUnit], None] = lambda unit: None  # set by the shifts
         self.serving: dict[int, Incident] = {}  # unit index -> the call it is assigned to
         self.on_backup: Callable[[Incident], None] = lambda incident: None  # set by the dispatcher
         kinds = model.kinds
@@ -152,9 +169,13 @@ class Fleet:
         incident.pending -= 1
         if incident.pending == 0:
             self._times["t_clear"][incident.row] = now
+            self.model.open_calls -= 1
             incident.remove()
         unit.set_state(UnitState.returning, now)
         unit.start_trip(unit.node if result == _CANCELLED else incident.node, now)
+        if unit.off_due is not None:  # its shift has ended: off duty now (overtime logged)
+            self.go_off(unit)
+            return
         self.on_free(unit)
 
     def _ask_backup(self, incident: Incident, units: int) -> None:

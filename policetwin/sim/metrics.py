@@ -150,8 +150,21 @@ def dispatch_figures(incidents: pd.DataFrame, assignments: pd.DataFrame, units: 
         shares = unit_time_shares(units[units["unit_id"].isin(mine)], n_units=len(mine), horizon_s=horizon_s)
         calls = int((incidents["district"] == name).sum()) if "district" in incidents else None
         districts[name] = {"units": len(mine), "calls": calls, "saturation_index": shares["saturation_index"]}
+    requires = {}
+    if "outcome" in incidents:
+        for kind in scenario.demand.kinds:
+            if kind.require is not None:
+                calls = incidents[(incidents["kind"] == kind.name) & (incidents["outcome"] == "served")]
+                wait = (calls["t_dispatch"] - calls["t_decided"]).to_numpy(dtype=float)
+                entry = requires.setdefault(kind.require, {"calls": 0, "waits": []})
+                entry["calls"] += len(calls)
+                entry["waits"].extend(wait.tolist())
+    capabilities = {cap: {"calls": v["calls"], "mean_wait_for_unit_s": _num(float(np.nanmean(v["waits"])))
+                          if v["waits"] and np.isfinite(v["waits"]).any() else None}
+                    for cap, v in requires.items()}  # fmt: skip
     return {
         "policy": scenario.dispatch.policy,
+        "capabilities": capabilities,
         "units_sent": sent,
         "preemptions": int(incidents["n_preempted"].sum()) if "n_preempted" in incidents else 0,
         "backup_units_requested": int(incidents["n_backup"].sum()) if "n_backup" in incidents else 0,
@@ -159,3 +172,15 @@ def dispatch_figures(incidents: pd.DataFrame, assignments: pd.DataFrame, units: 
         "mutual_aid_share": out_share if scenario.dispatch.mutual_aid is not None else None,
         "districts": districts,
     }
+
+
+def group_figures(units: pd.DataFrame, *, scenario, unit_group: dict[str, int], overtime_s: dict[str, float],
+                  horizon_s: float) -> dict:  # fmt: skip
+    """Per unit group (``units.groups``): units, utilisation, saturation index (on-duty time on calls, the
+    "Rule of 60") and overtime; empty without groups."""
+    out = {}
+    for g, group in enumerate(scenario.units.groups or []):
+        mine = [u for u, k in unit_group.items() if k == g]
+        shares = unit_time_shares(units[units["unit_id"].isin(mine)], n_units=len(mine), horizon_s=horizon_s)
+        out[group.name] = {**shares, "overtime_s": float(sum(overtime_s[u] for u in mine))}
+    return out

@@ -29,6 +29,7 @@ from policetwin.sim.fleet import Fleet, make_units
 from policetwin.sim.policies import make_policy
 from policetwin.sim.recorder import Recorder
 from policetwin.sim.sensing import covered_nodes, report
+from policetwin.sim.shifts import Shifts
 
 #: Named random streams: each draws from its own SeedSequence child so they never shift each other.
 STREAMS = {
@@ -89,6 +90,7 @@ class PoliceModel(mesa.Model):
         n_units = scenario.units.count
         self.unit_available = np.ones(n_units, dtype=bool)
         self.unit_returning = np.zeros(n_units, dtype=bool)
+        self.post_nodes = check.post_nodes  # group index -> snapped post nodes (idle: post)
         self.units = make_units(self)
         self.unit_station = np.array([u.station for u in self.units], dtype=np.int64)
         self.unit_names = [u.name for u in self.units]
@@ -100,11 +102,14 @@ class PoliceModel(mesa.Model):
         sense_rng = self.stream("sense")
         reported = report(incidents, scenario, covered_nodes(scenario, self.snapper, sense_rng), sense_rng)
         self.calls: CallBatch = callers(reported, scenario, self.stream("callers"))
+        self.open_calls = 0  # calls submitted and not yet cleared (or resolved, or abandoned)
         self.recorder = Recorder(capacity=len(self.calls) + 16, log_units=scenario.outputs.units_log)
         self.etas = Etas(self)
         self.unit_district = self.unit_station  # a unit's district is its station's
         self.node_district = self._districts(filename)
         self.fleet = Fleet(self, travel_s=self.etas.travel_s)
+        self.shifts = Shifts(self, self.fleet)
+        self.fleet.go_off = self.shifts.go_off
         policy = make_policy(scenario.dispatch, base_dir=base_dir, filename=filename)
         self.dispatcher = Dispatcher(self, policy=policy, etas=self.etas, fleet=self.fleet)
 
@@ -127,6 +132,10 @@ class PoliceModel(mesa.Model):
             return voronoi
         return polygon_districts(Path(spec), network=self.network, station_names=[s.name for s in self.scenario.stations],
                                  station_nodes=self.station_nodes, fallback=voronoi, filename=filename)  # fmt: skip
+
+    def calls_pending(self) -> bool:
+        """Whether calls are still to arrive or not yet cleared (the run is not over)."""
+        return self.open_calls > 0 or not self.centre.all_arrived
 
     def stream(self, name: str) -> np.random.Generator:
         """This run's independent random stream for one purpose (see :data:`STREAMS`)."""

@@ -24,7 +24,7 @@ from policetwin.outputs import check_target, foreign_files, output_lock, run_fil
 from policetwin.scenarios import Scenario, scenario_sha256, scenario_to_yaml
 from policetwin.sim.checks import MapCheck
 from policetwin.sim.load import queue_growth_warnings
-from policetwin.sim.metrics import dispatch_figures, summarise
+from policetwin.sim.metrics import dispatch_figures, group_figures, summarise
 from policetwin.sim.model import PoliceModel
 
 
@@ -109,6 +109,13 @@ def simulate(
             scenario=scenario,
             horizon_s=scenario.duration,
             unit_district={u.name: stations[u.station] for u in model.units},
+        ),
+        "groups": group_figures(
+            units,
+            scenario=scenario,
+            unit_group={u.name: u.group for u in model.units},
+            overtime_s=dict(zip(model.unit_names, model.shifts.overtime_s.tolist(), strict=True)),
+            horizon_s=scenario.duration,
         ),
         "load": model.load,
         "warnings": [

@@ -1,0 +1,139 @@
+"""The units of a scenario: a count spread over the stations, a count per station, or groups with their
+station, shift, where they wait (idle behaviour, posts) and capabilities.
+
+Exactly one of ``count`` (short form), ``per_station`` or ``groups`` describes the units; a ``count``
+beside ``per_station`` or ``groups`` must equal their sum. Shift windows are clock times (``07:00-15:00``,
+``23:00-07:00`` crosses midnight) in the scenario's clock: the run starts at ``start``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from policetwin.clock import DAY_NAMES
+from policetwin.scenarios.base import Duration, FieldProblems, Lat, Lon, Strict, repeated
+
+_WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_window(value: object) -> str:
+    """The canonical form ``HH:MM-HH:MM`` of a shift window; ValueError naming the accepted form."""
+    m = _WINDOW.match(value) if isinstance(value, str) else None
+    if m:
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        if h1 < 24 and h2 <= 24 and m1 < 60 and m2 < 60 and (h2 < 24 or m2 == 0) and (h1, m1) != (h2, m2):
+            return f"{h1:02d}:{m1:02d}-{h2:02d}:{m2:02d}"
+    msg = f"cannot read shift window {value!r}: use HH:MM-HH:MM, e.g. 07:00-15:00 or 23:00-07:00 (crosses midnight)"
+    raise ValueError(msg)
+
+
+def window_s(window: str) -> tuple[float, float]:
+    """(start, end) of a canonical window in seconds from midnight; end > start (next day if it crosses)."""
+    a, b = window.split("-")
+    start = int(a[:2]) * 3600.0 + int(a[3:]) * 60.0
+    end = int(b[:2]) * 3600.0 + int(b[3:]) * 60.0
+    return start, end if end > start else end + 86400.0
+
+
+Window = Annotated[str, BeforeValidator(parse_window)]
+
+
+class Shift(Strict):
+    """When a group is on duty: daily windows, optionally on some weekdays only (by the window's start)."""
+
+    windows: list[Window] = Field(min_length=1)
+    days: list[str] | None = None  # Mon..Sun (or 周一..周日); default: every day
+    handover: Duration = Field(
+        default=0.0, ge=0, le=4 * 3600
+    )  # at the start of each window: not yet available
+
+    @field_validator("days")
+    @classmethod
+    def _known_days(cls, days: list[str] | None) -> list[str] | None:
+        if days is None:
+            return None
+        bad = [d for d in days if d.lower() not in DAY_NAMES]
+        if bad:
+            raise ValueError(f"unknown weekday {bad[0]!r}; use Mon, Tue, Wed, Thu, Fri, Sat, Sun")
+        return days
+
+
+def _shift(value: object) -> object:
+    """``shift: 07:00-15:00`` is short for ``shift: {windows: [07:00-15:00]}``."""
+    if isinstance(value, str):
+        return {"windows": [value]}
+    if isinstance(value, list):
+        return {"windows": value}
+    return value
+
+
+class Post(Strict):
+    """A place where a unit waits between calls (snapped to the nearest road node)."""
+
+    lon: Lon
+    lat: Lat
+
+
+class UnitGroup(Strict):
+    """Units alike: their station, shift, where they wait between calls and what they can do."""
+
+    name: str = Field(min_length=1)
+    count: int = Field(ge=1, le=100_000)
+    station: str = Field(min_length=1)
+    shift: Annotated[Shift | None, BeforeValidator(_shift)] = None  # default: always on duty
+    idle: Literal["station", "post"] = "station"
+    posts: list[Post] = Field(default_factory=list)  # idle: post (units spread over them in turn)
+    capabilities: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _posts_for_post_idle(self) -> UnitGroup:
+        if self.idle == "post" and not self.posts:
+            raise FieldProblems([(("posts",), "idle: post needs posts (a list of {lon, lat})")])
+        if self.idle != "post" and self.posts:
+            raise FieldProblems(
+                [
+                    (
+                        ("posts",),
+                        f"posts are where units with idle: post wait; this group's idle is {self.idle}",
+                    )
+                ]
+            )
+        return self
+
+
+class Units(Strict):
+    """Police units: ``count`` spread round-robin over the stations, ``per_station``, or ``groups``."""
+
+    count: int | None = Field(default=None, ge=1, le=100_000)
+    per_station: dict[str, Annotated[int, Field(ge=0)]] | None = None
+    groups: list[UnitGroup] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _check_count(self) -> Units:
+        forms = [name for name in ("per_station", "groups") if getattr(self, name) is not None]
+        if len(forms) > 1:
+            raise ValueError(
+                "give one of per_station or groups (with an optional count that equals its sum), not both"
+            )
+        if not forms:
+            if self.count is None:
+                raise ValueError("give count (units spread over the stations), per_station or groups")
+            return self
+        if forms == ["groups"]:
+            twice = repeated([g.name for g in self.groups])
+            if twice:
+                raise FieldProblems([(("groups", i, "name"), f"group name {self.groups[i].name!r} is used twice")
+                                     for i in twice])  # fmt: skip
+            total = sum(g.count for g in self.groups)
+        else:
+            total = sum(self.per_station.values())
+        if self.count is None:
+            if total < 1:
+                raise FieldProblems([(("per_station",), "per_station gives no units at all")])
+            object.__setattr__(self, "count", total)  # the resolved scenario says the count
+        elif total != self.count:
+            raise ValueError(f"{forms[0]} adds up to {total} units but count is {self.count}")
+        return self
