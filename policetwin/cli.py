@@ -278,6 +278,23 @@ def validate(
     _guard(action)
 
 
+@app.command()
+def compare(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(metavar="RUN_DIR...", help="Run directories (the first is the baseline).")
+    ],
+) -> None:
+    """Compare run directories: KPIs side by side with deltas against the first, and how their
+    resolved scenarios differ."""
+
+    def action() -> None:
+        from policetwin.experiments import compare_runs, render_comparison
+
+        render_comparison(compare_runs(run_dirs), out)
+
+    _guard(action)
+
+
 @maps_app.command("info")
 def maps_info(
     source: Annotated[
