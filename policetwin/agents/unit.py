@@ -18,8 +18,8 @@ class UnitState(IntEnum):
     off_shift = 5
 
 
-_AVAILABLE = frozenset((UnitState.idle, UnitState.returning))  # free for a new call
-_RETURNING = UnitState.returning
+_AVAILABLE = frozenset((UnitState.idle, UnitState.patrol, UnitState.returning))  # free for a new call
+_MOVING = frozenset((UnitState.patrol, UnitState.returning))  # free and driving: timed from where they are
 
 
 class PatrolUnit(mesa.Agent):
@@ -49,13 +49,18 @@ class PatrolUnit(mesa.Agent):
         self.group = 0  # index of the unit's group in ``units.groups`` (0 without groups)
         self.capabilities: frozenset[str] = frozenset()
         self.off_due: float | None = None  # the shift ended while busy: off duty when free (overtime)
+        self.tour: list[tuple[int, int, float, float]] = []  # patrol legs: (from, to, depart, arrive)
+        self.tour_arrive: list[float] = []
+        self.tour_trees: dict = {}
+        self.tour_step = 0  # hotspot patrol: waypoints visited so far
+        self._walk_leg = -1
 
     def set_state(self, state: UnitState, now: float, incident_id: int = -1) -> None:
         """Change state, logging the interval that ends now."""
         model, index = self.model, self.index
         model.recorder.unit_interval(index, self.state, self.since, now, self.incident_id)
         model.unit_available[index] = state in _AVAILABLE
-        model.unit_returning[index] = state is _RETURNING
+        model.unit_returning[index] = state in _MOVING
         self.state = state
         self.since = now
         self.incident_id = incident_id
@@ -78,6 +83,7 @@ class PatrolUnit(mesa.Agent):
         self.trip_rate = rate
         self.trip_token += 1
         self._walk = -1
+        self._walk_leg = -1
 
     def position(self, now: float) -> tuple[int, float]:
         """(next node, seconds to reach it) at time ``now``: where the unit could be sent from.
@@ -90,6 +96,10 @@ class PatrolUnit(mesa.Agent):
         state = self.state
         if state == UnitState.idle:
             return self.home_node, 0.0
+        if state == UnitState.patrol:
+            from policetwin.sim.patrol import tour_position
+
+            return tour_position(self, now)
         if state == UnitState.onscene:
             return self.node, 0.0
         if now <= self.trip_depart:

@@ -195,9 +195,11 @@ class Scenario(Strict):
         problems = [(("stations", i, "name"), f"station name {names[i]!r} is used twice; names must be unique")
                     for i in repeated(names)]  # fmt: skip
         for i, group in enumerate(self.units.groups or []):
-            if group.station not in names:
-                problems.append((("units", "groups", i, "station"), f"no station is named {group.station!r}"
-                                 f"{nearest_name(group.station, names)}; stations: {', '.join(names)}"))  # fmt: skip
+            for key in ("station", "beat"):
+                value = getattr(group, key)
+                if value is not None and value not in names:
+                    problems.append((("units", "groups", i, key), f"no station is named {value!r}"
+                                     f"{nearest_name(value, names)}; stations: {', '.join(names)}"))  # fmt: skip
         capable = {c for g in self.units.groups or [] for c in g.capabilities}
         for i, kind in enumerate(self.demand.kinds):
             if kind.require is not None and kind.require not in capable:

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from policetwin.clock import DAY_NAMES
-from policetwin.scenarios.base import Duration, FieldProblems, Lat, Lon, Strict, repeated
+from policetwin.scenarios.base import Distribution, Duration, FieldProblems, Lat, Lon, Strict, repeated
 
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -84,9 +84,36 @@ class UnitGroup(Strict):
     count: int = Field(ge=1, le=100_000)
     station: str = Field(min_length=1)
     shift: Annotated[Shift | None, BeforeValidator(_shift)] = None  # default: always on duty
-    idle: Literal["station", "post"] = "station"
+    idle: Literal["station", "post", "random_beat", "hotspot"] = "station"
     posts: list[Post] = Field(default_factory=list)  # idle: post (units spread over them in turn)
+    beat: str | None = None  # random_beat / hotspot: the station whose district they patrol (default: theirs)
+    speed_factor: float = Field(default=0.6, gt=0, le=1)  # patrol speed relative to the road speed
+    hotspots: int = Field(default=5, ge=1, le=100)  # hotspot: the beat's top nodes by demand, visited in turn
+    dwell: Distribution | None = None  # hotspot: time spent at each (default 10 min)
     capabilities: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _patrol_parameters(self) -> UnitGroup:
+        problems = []
+        if self.beat is not None and self.idle not in ("random_beat", "hotspot"):
+            problems.append(
+                (
+                    ("beat",),
+                    f"beat is where random_beat or hotspot units patrol; this group's idle is {self.idle}",
+                )
+            )
+        if self.dwell is not None and self.idle != "hotspot":
+            problems.append(
+                (
+                    ("dwell",),
+                    f"dwell is the time hotspot units stay at each hotspot; this group's idle is {self.idle}",
+                )
+            )
+        if problems:
+            raise FieldProblems(problems)
+        if self.idle == "hotspot" and self.dwell is None:
+            object.__setattr__(self, "dwell", Distribution(dist="fixed", mean=600.0))
+        return self
 
     @model_validator(mode="after")
     def _posts_for_post_idle(self) -> UnitGroup:

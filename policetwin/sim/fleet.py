@@ -74,6 +74,7 @@ class Fleet:
         self.travel_s = travel_s
         self.on_free: Callable[[PatrolUnit], None] = lambda unit: None  # set by the dispatcher
         self.go_off: Callable[[PatrolUnit], None] = lambda unit: None  # set by the shifts
+        self.patrol = None  # set by the model: where patrolling units go when free
         self.serving: dict[int, Incident] = {}  # unit index -> the call it is assigned to
         self.on_backup: Callable[[Incident], None] = lambda incident: None  # set by the dispatcher
         kinds = model.kinds
@@ -205,7 +206,10 @@ class Fleet:
                 incident.arrived = False
 
     def go_home(self, unit: PatrolUnit) -> None:
-        """A free unit with nothing to do drives home (dispatchable from wherever it is)."""
+        """A free unit with nothing to do drives home, or patrols (dispatchable from wherever it is)."""
+        if self.patrol is not None and unit.index in self.patrol.patrolling:
+            self.patrol.start(unit)
+            return
         token = unit.trip_token
         self._after(self.travel_s(unit.node, unit.home_node), lambda _event: self._home(unit, token))
 

@@ -26,6 +26,7 @@ from policetwin.sim.dispatch import Dispatcher
 from policetwin.sim.districts import polygon_districts, voronoi_districts
 from policetwin.sim.eta import Etas
 from policetwin.sim.fleet import Fleet, make_units
+from policetwin.sim.patrol import Patrol
 from policetwin.sim.policies import make_policy
 from policetwin.sim.recorder import Recorder
 from policetwin.sim.sensing import covered_nodes, report
@@ -41,6 +42,8 @@ STREAMS = {
     "turnout": 6,
     "callers": 7,
     "backup": 8,
+    "patrol": 9,
+    "patrol-dwell": 10,
 }
 #: Precompute travel-time rows for all call nodes when there are at least this many calls per node.
 WARM_CALLS_PER_NODE = 10
@@ -110,6 +113,9 @@ class PoliceModel(mesa.Model):
         self.fleet = Fleet(self, travel_s=self.etas.travel_s)
         self.shifts = Shifts(self, self.fleet)
         self.fleet.go_off = self.shifts.go_off
+        self.demand_weights = check.weights
+        self.patrol = Patrol(self, self.fleet)
+        self.fleet.patrol = self.patrol
         policy = make_policy(scenario.dispatch, base_dir=base_dir, filename=filename)
         self.dispatcher = Dispatcher(self, policy=policy, etas=self.etas, fleet=self.fleet)
 

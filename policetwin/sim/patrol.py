@@ -1,0 +1,125 @@
+"""Patrol: what units of ``idle: random_beat`` and ``idle: hotspot`` groups do between calls.
+
+A patrolling unit drives a tour of legs between waypoints of its beat (the district of the group's
+``beat`` station, default its own): ``random_beat`` picks waypoints at random among a fixed sample of
+the beat's road nodes, ``hotspot`` visits the beat's top nodes by demand in turn and stays ``dwell`` at
+each. It drives at ``speed_factor`` times the road speed. Movement stays event-driven: one event per
+tour of several legs; where the unit is at time t is derived only when dispatch asks (walking the
+shortest-path tree of the leg's waypoint), so it is dispatched from where it is, exactly, on one-way
+streets too. After a call, a patrolling unit resumes patrol from where it is.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from policetwin.agents import PatrolUnit, UnitState
+from policetwin.sim.demand import Draws
+
+if TYPE_CHECKING:
+    from policetwin.sim.fleet import Fleet
+    from policetwin.sim.model import PoliceModel
+
+#: Waypoints sampled per beat for random_beat patrol (their shortest-path trees are kept).
+RANDOM_WAYPOINTS = 24
+#: Legs per tour: one event per tour.
+TOUR_LEGS = 8
+
+
+class Patrol:
+    """Tours for the units of patrolling groups (see the module docstring)."""
+
+    def __init__(self, model: PoliceModel, fleet: Fleet) -> None:
+        self.model = model
+        self.fleet = fleet
+        self.env = model.env
+        self.rng = model.stream("patrol")
+        self.trees: dict[int, tuple[list[int], list[float]]] = {}
+        groups = model.scenario.units.groups or []
+        names = [s.name for s in model.scenario.stations]
+        self.waypoints: dict[int, np.ndarray] = {}
+        self.dwell: dict[int, Draws] = {}
+        for g, group in enumerate(groups):
+            if group.idle not in ("random_beat", "hotspot") or model.router is None:
+                continue
+            beat = names.index(group.beat or group.station)
+            nodes = np.flatnonzero(model.node_district == beat)
+            if group.idle == "random_beat":
+                picks = self.rng.choice(nodes, size=min(RANDOM_WAYPOINTS, nodes.size), replace=False)
+            else:
+                weights = model.demand_weights[nodes]
+                picks = nodes[np.argsort(-weights, kind="stable")[: group.hotspots]]
+                self.dwell[g] = Draws(group.dwell, model.stream("patrol-dwell"))
+            self.waypoints[g] = np.asarray(picks, dtype=np.int64)
+            for node in self.waypoints[g].tolist():
+                if node not in self.trees:
+                    self.trees[node] = (model.router.successors_to(node).tolist(),
+                                        model.router.times_to(node).astype(float).tolist())  # fmt: skip
+        self.patrolling = {u.index for u in model.units if u.group in self.waypoints}
+        for index in sorted(self.patrolling):
+            unit = model.units[index]
+            if unit.state == UnitState.idle:
+                self.start(unit)
+
+    def start(self, unit: PatrolUnit) -> None:
+        """Begin (or resume) patrol from where the unit is now."""
+        now = self.env.now
+        group = self.model.scenario.units.groups[unit.group]
+        waypoints = self.waypoints[unit.group]
+        rate = group.speed_factor
+        here = unit.node if unit.state != UnitState.patrol else unit.tour[-1][1]
+        legs, t = [], now
+        hotspot = unit.group in self.dwell
+        for k in range(TOUR_LEGS):
+            if hotspot:
+                dest = int(waypoints[(unit.tour_step + k) % waypoints.size])
+            else:
+                dest = int(waypoints[self.rng.integers(waypoints.size)])
+            depart = t + (self.dwell[unit.group].next() if hotspot and k > 0 else 0.0)
+            drive = self.trees[dest][1][here] / rate
+            legs.append((here, dest, depart, depart + drive))
+            here, t = dest, depart + drive
+        unit.tour_step += TOUR_LEGS
+        if unit.state != UnitState.patrol:
+            unit.set_state(UnitState.patrol, now)
+        unit.start_trip(legs[0][0], now, dest=legs[-1][1], rate=rate)
+        unit.tour = legs
+        unit.tour_arrive = [leg[3] for leg in legs]
+        unit.tour_trees = self.trees
+        token = unit.trip_token
+        self.env.timeout(t - now).callbacks.append(lambda _e: self._tour_done(unit, token))
+
+    def _tour_done(self, unit: PatrolUnit, token: int) -> None:
+        if token != unit.trip_token or unit.state != UnitState.patrol:
+            return
+        unit.node = unit.tour[-1][1]
+        if self.env.now >= self.model.scenario.duration and not self.model.calls_pending():
+            return  # the run is over: patrol no longer keeps the clock going
+        self.start(unit)
+
+
+def tour_position(unit: PatrolUnit, now: float) -> tuple[int, float]:
+    """(next node, seconds to it) of a patrolling unit at ``now``: on the leg under way, walked along
+    its waypoint's shortest-path tree; at a waypoint while it dwells there."""
+    legs = unit.tour
+    k = bisect.bisect_right(unit.tour_arrive, now)
+    if k >= len(legs):
+        return legs[-1][1], 0.0
+    origin, dest, depart, _ = legs[k]
+    if now <= depart:
+        return origin, 0.0
+    succ, to_dest = unit.tour_trees[dest]
+    if unit._walk_leg != k:
+        unit._walk_leg, unit._walk = k, origin
+    elapsed = (now - depart) * unit.trip_rate
+    start_left = to_dest[origin]
+    node = unit._walk
+    while True:
+        reached = start_left - to_dest[node]
+        if reached >= elapsed or node == dest:
+            unit._walk = node
+            return node, max(reached - elapsed, 0.0) / unit.trip_rate
+        node = succ[node]
