@@ -1,0 +1,127 @@
+"""Patrol (idle: random_beat / hotspot): a unit's position always lies on its route, dispatch from patrol
+uses exact ETAs from where the unit is, hotspot patrol visits the beat's top demand nodes in turn, and
+units resume patrol after a call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from policetwin.agents import UnitState
+from policetwin.maps import Router
+from policetwin.maps.synthetic import synthetic_city
+from policetwin.scenarios import Scenario
+from policetwin.sim.model import PoliceModel
+from policetwin.sim.patrol import tour_position
+
+
+@pytest.fixture(scope="module")
+def grid_city():
+    """A SYNTHETIC grid city with one-way streets (deterministic)."""
+    return synthetic_city(n_nodes=2500, seed=1)
+
+
+def patrol_scenario(network, idle: str, *, rate_per_hour: float = 6.0, duration: str = "12h") -> Scenario:
+    lon0, lat0, lon1, lat1 = network.bbox()
+    stations = [{"name": f"S{i}", "lon": lon0 + (lon1 - lon0) * fx, "lat": lat0 + (lat1 - lat0) * fy}
+                for i, (fx, fy) in enumerate([(0.25, 0.25), (0.75, 0.7)])]  # fmt: skip
+    on_scene = {"dist": "exponential", "mean": "20min"}
+    return Scenario.model_validate({
+        "seed": 4, "duration": duration, "map": "synthetic:2500:1", "stations": stations,
+        "units": {"groups": [{"name": "p", "count": 4, "station": "S0", "idle": idle},
+                             {"name": "q", "count": 2, "station": "S1", "idle": idle}]},
+        "demand": {"rate_per_hour": rate_per_hour, "profile": "flat", "kinds": [
+            {"name": "k", "priority": 1, "share": 1, "units": 1, "target": 600, "on_scene": on_scene}]},
+        "outputs": {"report": False},
+    })  # fmt: skip
+
+
+def test_a_patrolling_unit_is_always_on_its_route(grid_city):
+    model = PoliceModel(patrol_scenario(grid_city, "random_beat"), network=grid_city)
+    router = Router(grid_city.n_nodes, grid_city.edge_u, grid_city.edge_v, grid_city.travel_times_s())
+    unit = model.units[0]
+    assert unit.state == UnitState.patrol
+    checked = 0
+    for k in range(1, 400):
+        now = k * 7.3
+        model.env.run(until=now)
+        if unit.state != UnitState.patrol:
+            continue
+        node, offset = tour_position(unit, now)
+        leg = next(leg for leg in unit.tour if leg[3] >= now)
+        origin, dest, depart, _ = leg
+        path = router.path_nodes(origin, dest).tolist()
+        assert node in path  # on the route of the leg under way
+        if now > depart:  # arrives at that node at the time the route says (patrol speed)
+            along = router.times_to(dest)[origin] - router.times_to(dest)[node]
+            rate = model.scenario.units.groups[0].speed_factor
+            assert depart + along / rate == pytest.approx(now + offset, abs=1e-3)  # float32 rows
+        checked += 1
+    assert checked > 100
+
+
+class ExactEtas:
+    """Wraps the policy: every decision's ETAs must equal brute force (position + exact reverse row)."""
+
+    def __init__(self, policy, network):
+        self.policy = policy
+        self.router = Router(network.n_nodes, network.edge_u, network.edge_v, network.travel_times_s())
+        self.decisions = self.from_patrol = 0
+
+    def select(self, incident, candidates, eta_s, model):
+        row = self.router.times_to(incident.node).astype(float)
+        for j, index in enumerate(candidates.tolist()):
+            unit = model.units[index]
+            nxt, offset = unit.position(model.env.now)
+            exact = row[nxt] + offset
+            if np.isfinite(eta_s[j]):
+                assert eta_s[j] == pytest.approx(exact, rel=1e-6, abs=1e-6)
+            else:  # pruned by a lower bound: it could not have won
+                assert exact >= eta_s.min()
+            self.from_patrol += unit.state == UnitState.patrol
+        self.decisions += 1
+        chosen = self.policy.select(incident, candidates, eta_s, model)
+        best = min(
+            row[n] + o for n, o in (model.units[candidates[i]].position(model.env.now) for i in chosen)
+        )
+        assert (
+            best
+            <= min(row[n] + o for n, o in (model.units[c].position(model.env.now) for c in candidates)) + 1e-6
+        )
+        return chosen
+
+    def next_call(self, unit, waiting, model):
+        return self.policy.next_call(unit, waiting, model)
+
+
+@pytest.mark.parametrize("idle", ["random_beat", "hotspot"])
+def test_dispatch_from_patrol_uses_exact_etas(grid_city, idle):
+    model = PoliceModel(patrol_scenario(grid_city, idle, rate_per_hour=10), network=grid_city)
+    model.dispatcher.policy = ExactEtas(model.dispatcher.policy, grid_city)
+    model.run()
+    assert model.dispatcher.policy.decisions > 80
+    assert model.dispatcher.policy.from_patrol > 200  # candidates on patrol were timed from where they were
+
+
+def test_hotspot_patrol_visits_the_top_demand_nodes_in_turn(grid_city):
+    model = PoliceModel(patrol_scenario(grid_city, "hotspot", rate_per_hour=0.01), network=grid_city)
+    unit = model.units[0]
+    beat = np.flatnonzero(model.node_district == 0)
+    top = beat[np.argsort(-model.demand_weights[beat], kind="stable")[:5]]
+    assert model.patrol.waypoints[0].tolist() == top.tolist()
+    legs = unit.tour
+    assert [leg[1] for leg in legs] == [int(top[k % 5]) for k in range(len(legs))]
+    dwell = [legs[k][2] - legs[k - 1][3] for k in range(1, len(legs))]
+    assert dwell == pytest.approx([600.0] * (len(legs) - 1))  # the default 10 min at each
+
+
+def test_units_resume_patrol_after_a_call(grid_city):
+    from policetwin.sim.run import simulate
+
+    result = simulate(patrol_scenario(grid_city, "random_beat"), network=grid_city)
+    units = result.units.sort_values(["unit_id", "t_start"])
+    following = units.groupby("unit_id")["state"].shift(-1)
+    after_scene = following[units["state"] == "onscene"].dropna()
+    assert len(after_scene) > 20
+    assert set(after_scene) <= {"patrol", "enroute"}  # never back to the station first
+    assert "idle" not in set(units["state"])
