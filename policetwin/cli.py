@@ -28,10 +28,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+optimize_app = typer.Typer(
+    help="Deployment optimisation: where units should wait.", no_args_is_help=True, rich_markup_mode=None
+)
 maps_app = typer.Typer(
     help="Road networks: inspect and import OSM data.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(maps_app, name="maps")
+app.add_typer(optimize_app, name="optimize")
 # names and paths are printed as written: no rich markup ("[old]"), emoji codes (":fire:") or highlighting
 out = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
 err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
@@ -291,6 +295,67 @@ def compare(
         from policetwin.experiments import compare_runs, render_comparison
 
         render_comparison(compare_runs(run_dirs), out)
+
+    _guard(action)
+
+
+@optimize_app.command("posts")
+def optimize_posts(
+    scenario: Annotated[str, typer.Argument(metavar="SCENARIO", help="Scenario file or bundled name.")],
+    units: Annotated[int, typer.Option("--units", metavar="N", min=1, help="Units to place.")],
+    standard: Annotated[
+        str, typer.Option("--standard", metavar="DURATION", help="Response standard, e.g. 8min.")
+    ] = "8min",
+    method: Annotated[
+        str, typer.Option("--method", metavar="mclp|pmedian|mexclp", help="Location model.")
+    ] = "mexclp",
+    busy: Annotated[
+        float, typer.Option("--busy", metavar="Q", help="MEXCLP: probability that a unit is busy.")
+    ] = 0.4,
+    candidates: Annotated[
+        int,
+        typer.Option("--candidates", metavar="K", min=1, help="Candidate posts (demand-weighted k-means)."),
+    ] = 200,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", metavar="FILE", help="Write the scenario with units at the posts.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE if it exists.")] = False,
+) -> None:
+    """Propose posts for N units (MCLP, p-median with spopt; MEXCLP with PuLP/CBC) and write a scenario
+    whose units wait there; prints the coverage within the standard before and after."""
+
+    def action() -> None:
+        from policetwin.experiments.posts import optimize_posts as solve
+        from policetwin.experiments.posts import posts_scenario_yaml
+        from policetwin.outputs import check_file_target, output_lock
+        from policetwin.scenarios import load_scenario, resolve_scenario_path
+        from policetwin.sim.run import load_scenario_map
+
+        target = check_file_target(out_file, overwrite=overwrite) if out_file is not None else None
+        path = resolve_scenario_path(scenario)
+        sc = load_scenario(path)
+        network = load_scenario_map(sc, filename=str(path), base_dir=path.parent)
+        result = solve(sc, network=network, units=units, standard_s=standard, method=method, busy=busy,
+                       candidates=candidates, filename=str(path))  # fmt: skip
+        table = Table(title=f"{method}: {units} units at {len(result.nodes)} posts, standard {standard}")
+        for col in ("", "coverage", "expected coverage", "mean travel"):
+            table.add_column(col, justify="right")
+        table.add_row(
+            "before (the scenario)",
+            f"{100 * result.coverage_before:.1f}%",
+            f"{100 * result.expected_before:.1f}%",
+            format_duration(result.mean_time_before_s),
+        )
+        table.add_row("after (the posts)", f"{100 * result.coverage_after:.1f}%",
+                      f"{100 * result.expected_after:.1f}%", format_duration(result.mean_time_after_s))  # fmt: skip
+        out.print(table)
+        if target is not None:
+            with output_lock(target):
+                check_file_target(target, overwrite=overwrite)
+                tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+                tmp.write_text(posts_scenario_yaml(sc, result), encoding="utf-8")
+                os.replace(tmp, target)
+            out.print(f"wrote {target}: run it with  policetwin run {target}")
 
     _guard(action)
 
