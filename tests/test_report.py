@@ -414,3 +414,16 @@ def test_command_section_shows_outcomes_dispatch_and_districts():
                  "<td>4</td>", "25.0%", "North &lt;A&amp;B&gt;", "50.0%"):  # fmt: skip
         assert text in page, text
     assert command_section({}) == ""  # an older run: no section
+
+
+def test_units_on_duty_per_hour_follow_the_shifts():
+    """Two units all day, a third on duty only 01:00-02:00: 2, 3, 2 units on duty in hours 0, 1, 2."""
+    units = pd.DataFrame({
+        "unit_id": ["a", "b", "c", "c", "c"], "state": ["idle", "idle", "off_shift", "idle", "off_shift"],
+        "t_start": [0.0, 0.0, 0.0, 3600.0, 7200.0], "t_end": [10800.0, 10800.0, 3600.0, 7200.0, 10800.0],
+        "incident_id": [None] * 5})  # fmt: skip
+    table = rt.utilisation_by_hour(units, 10800.0)
+    assert table["on_duty"].tolist() == [2.0, 3.0, 2.0]
+    fig = rf.utilisation_figure(units, 10800.0)
+    line = next(tr for tr in fig.data if tr.name == "units on duty")
+    assert list(line.y) == [2.0, 3.0, 2.0]

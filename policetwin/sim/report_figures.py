@@ -200,12 +200,12 @@ def utilisation_figure(
     units: pd.DataFrame | None, duration_s: float, *, start: str = clock.DEFAULT_START
 ) -> go.Figure:
     """Share of on-shift unit time per busy state, one stacked bar per clock hour of the run."""
-    title = "Unit utilisation by hour (share of on-shift unit time)"
+    title = "Unit utilisation by hour (share of on-shift unit time) and units on duty"
     axis = clock_axis(start)
     table = utilisation_by_hour(units, duration_s, offset_s=axis.hour_offset_s)
     if table.empty:
         return _empty_figure(title, "no unit data")
-    fig = go.Figure()
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
     colours = {"enroute": "#41ab5d", "onscene": "#ef6548", "returning": "#bdbdbd"}
     n_hours = len(table)
     for name in BUSY_STATES:
@@ -218,16 +218,20 @@ def utilisation_figure(
                 name=name,
                 marker_color=colours[name],
                 hovertemplate="%{customdata}: %{y:.1%}<extra>" + name + "</extra>",
-            )
+            ),
+            secondary_y=False,
         )
-    fig.update_layout(
-        template=TEMPLATE,
-        title=title,
-        barmode="stack",
-        height=380,
-        xaxis=axis.layout(),
-        yaxis={"title": "share of units", "tickformat": ".0%"},
-    )
+    fig.add_trace(
+        go.Scatter(
+            x=axis.hour_middles(n_hours), y=table["on_duty"].to_numpy(float), mode="lines+markers",
+            name="units on duty", line={"color": "black", "width": 1.5}, customdata=axis.hour_labels(n_hours),
+            hovertemplate="%{customdata}: %{y:.1f} units on duty<extra></extra>",
+        ),
+        secondary_y=True,
+    )  # fmt: skip
+    fig.update_layout(template=TEMPLATE, title=title, barmode="stack", height=380, xaxis=axis.layout())
+    fig.update_yaxes(title_text="share of units", tickformat=".0%", secondary_y=False)
+    fig.update_yaxes(title_text="units on duty", rangemode="tozero", showgrid=False, secondary_y=True)
     return fig
 
 

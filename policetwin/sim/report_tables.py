@@ -117,13 +117,14 @@ def _cumulative_time(starts: np.ndarray, ends: np.ndarray, at: np.ndarray) -> np
 def utilisation_by_hour(
     units: pd.DataFrame | None, duration_s: float, *, offset_s: float = 0.0
 ) -> pd.DataFrame:
-    """Per hour, the share of on-shift unit time spent in each busy state (``BUSY_STATES``).
+    """Per hour, the share of on-shift unit time spent in each busy state (``BUSY_STATES``), and the mean
+    number of units on duty (``on_duty``).
 
-    Columns: ``hour`` plus one column per busy state; on-shift means any state but ``off_shift``.
+    Columns: ``hour``, one column per busy state, ``on_duty``; on-shift means any state but ``off_shift``.
     ``offset_s`` is how far into a clock hour the run starts (1800 for 18:30): hour ``k`` then covers
     scenario seconds ``[k * 3600 - offset_s, (k + 1) * 3600 - offset_s)``, so bins follow clock hours
     and the first one covers only the part of its hour the run was on."""
-    cols = ["hour", *BUSY_STATES]
+    cols = ["hour", *BUSY_STATES, "on_duty"]
     if units is None or units.empty or not {"state", "t_start", "t_end"} <= set(units.columns):
         return pd.DataFrame(columns=cols)
     start = pd.to_numeric(units["t_start"], errors="coerce").to_numpy(float)
@@ -145,6 +146,9 @@ def utilisation_by_hour(
 
     on_shift = per_hour(state != "off_shift")
     out = {"hour": np.arange(n_hours)}
+    span = np.diff(np.clip(edges, 0.0, horizon))  # the part of each clock hour the run covers
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["on_duty"] = np.where(span > 0, on_shift / span, np.nan)  # mean units on duty in the hour
     with np.errstate(divide="ignore", invalid="ignore"):
         for name in BUSY_STATES:
             out[name] = np.where(on_shift > 0, per_hour(state == name) / on_shift, np.nan)
