@@ -409,7 +409,11 @@ def test_command_section_shows_outcomes_dispatch_and_districts():
                      "out_of_district_share": 0.25, "mutual_aid_share": None,
                      "districts": {"North <A&B>": {"units": 3, "calls": 40, "saturation_index": 0.5}}},
     }  # fmt: skip
+    summary["groups"] = {
+        "night": {"count": 8, "utilisation": 0.4, "saturation_index": 0.3, "overtime_s": 5400.0}
+    }
     page = command_section(summary)
+    assert "<td>night</td>" in page and "1.5 h" in page
     for text in ("Sense, command and dispatch", "phone", "sensor", "priority_preempt", "Pre-emptions",
                  "<td>4</td>", "25.0%", "North &lt;A&amp;B&gt;", "50.0%"):  # fmt: skip
         assert text in page, text

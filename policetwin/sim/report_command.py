@@ -39,6 +39,12 @@ def command_section(summary: Mapping) -> str:
             rows = [[rh.esc(name), rh.fmt_int(rh.get(d, "units")), rh.fmt_int(rh.get(d, "calls")),
                      rh.fmt_share(rh.get(d, "saturation_index"))] for name, d in districts.items()]  # fmt: skip
             parts.append(rh.table(["District", "Units", "Calls", "Saturation index"], rows))
+    groups = rh.get(summary, "groups")
+    if isinstance(groups, Mapping) and groups:
+        rows = [[rh.esc(name), rh.fmt_int(rh.get(g, "count")), rh.fmt_share(rh.get(g, "utilisation")),
+                 rh.fmt_share(rh.get(g, "saturation_index")), rh.fmt_duration(rh.get(g, "overtime_s"))]
+                for name, g in groups.items()]  # fmt: skip
+        parts.append(rh.table(["Group", "Units", "Utilisation", "Saturation index", "Overtime"], rows))
     body = "".join(p for p in parts if p)
     if not body:
         return ""
