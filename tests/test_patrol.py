@@ -125,3 +125,56 @@ def test_units_resume_patrol_after_a_call(grid_city):
     assert len(after_scene) > 20
     assert set(after_scene) <= {"patrol", "enroute"}  # never back to the station first
     assert "idle" not in set(units["state"])
+
+
+# ------------------------------------------------------------------------------------------- deterrence
+def deterrence_scenario(probability: float, *, idle: str = "post") -> Scenario:
+    from conftest import STEP_DEG
+
+    group = {"name": "g", "count": 1, "station": "S", "idle": idle}
+    if idle == "post":
+        group["posts"] = [{"lon": 2 * STEP_DEG, "lat": 0.0}]
+    return Scenario.model_validate({
+        "name": "deter", "duration": "1h", "map": "line", "stations": [{"name": "S", "lon": 0.0, "lat": 0.0}],
+        "units": {"groups": [group]}, "deterrence": {"probability": probability, "radius_m": 50, "window": "15min"},
+        "demand": {"rate_per_hour": 1.0, "profile": "flat", "kinds": [
+            {"name": "k", "priority": 1, "share": 1, "on_scene": {"dist": "fixed", "mean": 60}, "target": 600}]},
+        "call_handling": {"takers": 10, "handling": {"dist": "fixed", "mean": 0}}, "outputs": {"report": False},
+    })  # fmt: skip
+
+
+def test_presence_at_a_post_prevents_calls_there_only(line_network):
+    from engine_calls import run_calls
+
+    calls = [(100, 0, 2, 60), (1000, 0, 4, 60), (2000, 0, 2, 60)]
+    incidents, _, _, model = run_calls(deterrence_scenario(1.0), line_network, calls)
+    prevented = model.recorder.extra_tables["prevented"]
+    # node 2 is the post: prevented while the unit waits there (at 100, and again at 2000: it went to node
+    # 4 for the call at 1000, was back at its post at 1460); the call at node 4 is made
+    assert [row["t_s"] for row in prevented] == [100.0, 2000.0]
+    assert incidents["t_call"].tolist() == [1000.0]
+    assert prevented[0]["node"] == 102 and prevented[0]["seen_unit"] == "g-1"
+
+
+def test_deterrence_is_logged_never_dropped(line_network, tmp_path):
+    from policetwin.sim.run import run
+
+    result = run(deterrence_scenario(0.5).model_copy(update={"duration": 30 * 86400.0}), network=line_network,
+                 out_dir=tmp_path / "run")  # fmt: skip
+    import pandas as pd
+
+    prevented = pd.read_parquet(tmp_path / "run" / "prevented.parquet")
+    n = result.summary["prevented_by_presence"]
+    assert n == len(prevented) > 0
+    generated = len(result.model.calls)
+    assert len(result.incidents) + n == generated  # every generated call is either made or prevented
+    at_post = (result.model.calls.node == 2).sum()  # calls at the post: about half prevented
+    assert abs(n - 0.5 * at_post) < 4 * np.sqrt(0.25 * at_post) + 0.1 * at_post
+
+
+def test_deterrence_off_by_default_changes_nothing(line_network):
+    from engine_calls import run_calls
+
+    sc = deterrence_scenario(1.0).model_copy(update={"deterrence": None})
+    incidents, _, _, model = run_calls(sc, line_network, [(100, 0, 2, 60)])
+    assert len(incidents) == 1 and model.deterrence is None

@@ -96,6 +96,16 @@ class Backup(Strict):
     units: int = Field(default=1, ge=1, le=20)
 
 
+class Deterrence(Strict):
+    """Presence prevents calls (optional; an assumption from hot-spot policing studies, see the README):
+    a call is prevented with ``probability`` if a patrolling or posted unit was within ``radius_m`` of
+    it in the last ``window``."""
+
+    probability: Probability
+    radius_m: float = Field(default=200.0, gt=0, le=5000)
+    window: Duration = Field(default=900.0, gt=0, le=6 * 3600)
+
+
 class IncidentKind(Strict):
     """A kind of incident: priority (1 = most urgent), share of calls, on-scene time, units, target."""
 
@@ -184,6 +194,7 @@ class Scenario(Strict):
     units: Units
     demand: Demand
     sensing: Sensing | None = None
+    deterrence: Deterrence | None = None
     call_handling: CallHandling = CallHandling()
     dispatch: Dispatch = Dispatch()
     travel: Travel = Travel()

@@ -57,6 +57,9 @@ class CallCentre:
         self._next_arrival()
 
     def _submit_planned(self, call: tuple) -> None:
+        deterrence = self.model.deterrence
+        if deterrence is not None and self._prevented(call, deterrence):
+            return
         if self._rows is None:
             self.submit(kind=call[1], node=call[2], handling_s=call[3], on_scene_s=call[4], source=self._source,
                         t_occur=call[5], detected_by=call[6])  # fmt: skip
@@ -81,6 +84,16 @@ class CallCentre:
                 return
             self._submit_planned(call)
         self.all_arrived = True
+
+    def _prevented(self, call: tuple, deterrence) -> bool:
+        """Presence prevented this call (or the call it repeats): it is logged, not made."""
+        linked = int(self._calls.linked[call[7]]) if self._rows is not None else -1
+        if (linked >= 0 and self._rows[linked] < 0) or deterrence.prevents(node=call[2], kind=call[1],
+                                                                           now=self.env.now):  # fmt: skip
+            if self._rows is not None:
+                self._rows.append(-1)
+            return True
+        return False
 
     def submit(self, *, kind: int, node: int, handling_s: float, on_scene_s: float, source: str,
                t_occur: float | None = None, detected_by: int = 0, outcome: int = 0,

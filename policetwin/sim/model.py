@@ -22,6 +22,7 @@ from policetwin.sim.callers import callers
 from policetwin.sim.calls import CallCentre
 from policetwin.sim.checks import MapCheck, check_on_map
 from policetwin.sim.demand import CallBatch, make_demand
+from policetwin.sim.deterrence import Deterrence
 from policetwin.sim.dispatch import Dispatcher
 from policetwin.sim.districts import polygon_districts, voronoi_districts
 from policetwin.sim.eta import Etas
@@ -44,6 +45,7 @@ STREAMS = {
     "backup": 8,
     "patrol": 9,
     "patrol-dwell": 10,
+    "deterrence": 11,
 }
 #: Precompute travel-time rows for all call nodes when there are at least this many calls per node.
 WARM_CALLS_PER_NODE = 10
@@ -115,6 +117,7 @@ class PoliceModel(mesa.Model):
         self.fleet.go_off = self.shifts.go_off
         self.demand_weights = check.weights
         self.patrol = Patrol(self, self.fleet)
+        self.deterrence = Deterrence(self) if scenario.deterrence is not None else None
         self.fleet.patrol = self.patrol
         policy = make_policy(scenario.dispatch, base_dir=base_dir, filename=filename)
         self.dispatcher = Dispatcher(self, policy=policy, etas=self.etas, fleet=self.fleet)

@@ -117,6 +117,7 @@ def simulate(
             overtime_s=dict(zip(model.unit_names, model.shifts.overtime_s.tolist(), strict=True)),
             horizon_s=scenario.duration,
         ),
+        "prevented_by_presence": len(model.recorder.extra_tables.get("prevented", [])),
         "load": model.load,
         "warnings": [
             *model.warnings,

@@ -1,0 +1,80 @@
+"""Deterrence by presence (optional, off by default; an assumption, not a validated effect).
+
+Hot-spot policing studies find that police presence deters crime nearby for a while after the officers
+leave (Sherman & Weisburd 1995; Koper 1995: residual deterrence after 10-15 minutes of presence). The
+twin models it as: a call at a node is prevented with probability ``probability`` if a patrolling unit,
+or a unit waiting at its post, was within ``radius_m`` of that node during the last ``window`` — as
+the twin sees it: a posted unit waiting there now, or a patrolling unit that passed a road node within
+the radius on its current patrol tour since the window began.
+Prevented calls are never silently dropped: they are counted (``summary.json``:
+``prevented_by_presence``) and written to ``prevented.parquet`` (time, node, kind, the unit seen).
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import TYPE_CHECKING
+
+from policetwin.agents import PatrolUnit, UnitState
+
+if TYPE_CHECKING:
+    from policetwin.sim.model import PoliceModel
+
+
+class Deterrence:
+    """Decides whether presence prevents a call (see the module docstring)."""
+
+    def __init__(self, model: PoliceModel) -> None:
+        spec = model.scenario.deterrence
+        self.model = model
+        self.probability, self.radius_m, self.window_s = spec.probability, spec.radius_m, spec.window
+        self.rng = model.stream("deterrence")
+        self.rows = model.recorder.table("prevented")
+        groups = model.scenario.units.groups or []
+        self.watchers = [
+            u for u in model.units if groups and groups[u.group].idle in ("post", "random_beat", "hotspot")
+        ]
+
+    def prevents(self, *, node: int, kind: int, now: float) -> bool:
+        """Whether the call about to be made at ``node`` is prevented; logged if so."""
+        seen = self._seen_by(node, now)
+        if seen is None or self.rng.random() >= self.probability:
+            return False
+        self.rows.append({"t_s": now, "node": int(self.model.network.node_id[node]),
+                          "kind": self.model.kinds[kind].name, "seen_unit": seen.name})  # fmt: skip
+        return True
+
+    def _seen_by(self, node: int, now: float) -> PatrolUnit | None:
+        x, y = self.model.network.x, self.model.network.y
+        cx, cy, r2 = x[node], y[node], self.radius_m**2
+        since = now - self.window_s
+        for unit in self.watchers:
+            if unit.state == UnitState.idle and unit.since <= now:  # waiting at its post
+                if (x[unit.home_node] - cx) ** 2 + (y[unit.home_node] - cy) ** 2 <= r2:
+                    return unit
+            elif unit.state == UnitState.patrol and any(
+                (x[n] - cx) ** 2 + (y[n] - cy) ** 2 <= r2
+                for n in _route_nodes(unit, max(since, unit.since), now)
+            ):
+                return unit
+        return None
+
+
+def _route_nodes(unit: PatrolUnit, t0: float, t1: float) -> list[int]:
+    """Nodes the patrolling unit passed between ``t0`` and ``t1`` (stateless: from each leg's origin)."""
+    nodes = []
+    legs, arrive = unit.tour, unit.tour_arrive
+    k = bisect.bisect_left(arrive, t0)
+    while k < len(legs) and legs[k][2] <= t1:
+        origin, dest, depart, end = legs[k]
+        succ, to_dest = unit.tour_trees[dest]
+        reach = (min(t1, end) - depart) * unit.trip_rate
+        start_left = to_dest[origin]
+        node, steps = origin, 0
+        while True:
+            nodes.append(node)
+            if node == dest or start_left - to_dest[node] > reach or steps > 100_000:
+                break
+            node, steps = succ[node], steps + 1
+        k += 1
+    return nodes
