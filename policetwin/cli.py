@@ -360,6 +360,52 @@ def optimize_posts(
     _guard(action)
 
 
+@maps_app.command("coverage")
+def maps_coverage(
+    scenario: Annotated[str, typer.Argument(metavar="SCENARIO", help="Scenario file or bundled name.")],
+    standard: Annotated[
+        str, typer.Option("--standard", metavar="DURATION", help="Response standard, e.g. 8min.")
+    ] = "8min",
+    out_file: Annotated[
+        Path, typer.Option("--out", metavar="FILE", help="coverage.geojson or coverage.gpkg (with areas).")
+    ] = Path("coverage.geojson"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE if it exists.")] = False,
+) -> None:
+    """Streets reachable within the standard from the scenario's stations and posts, as GeoJSON or a
+    GeoPackage (with the covered areas as a second layer), for GIS tools."""
+
+    def action() -> None:
+        from policetwin.durations import parse_duration
+        from policetwin.outputs import check_file_target, output_lock
+        from policetwin.scenarios import load_scenario, resolve_scenario_path
+        from policetwin.sim.coverage import coverage_area, coverage_edges, coverage_share, write_coverage
+        from policetwin.sim.model import PoliceModel
+        from policetwin.sim.run import coverage_input
+
+        try:
+            standard_s = parse_duration(standard)
+        except ValueError as exc:
+            raise PoliceTwinError(f"--standard: {exc}") from None
+        if standard_s <= 0:
+            raise PoliceTwinError(f"--standard must be positive, got {standard!r}")
+        target = check_file_target(out_file, overwrite=overwrite)
+        path = resolve_scenario_path(scenario)
+        sc = load_scenario(path, ["outputs.report=false", "duration=1s", "travel.mode=network"])
+        network, check = _checked_map(sc, path, [])
+        model = PoliceModel(sc, network=network, filename=str(path), checked=check, base_dir=path.parent)
+        times = coverage_input(model)["times_s"]
+        edges = coverage_edges(network, times, standard_s=standard_s)
+        layers = edges if target.suffix.lower() != ".gpkg" else {
+            "streets": edges, "areas": coverage_area(network, times, standard_s=standard_s)}  # fmt: skip
+        with output_lock(target):
+            write_coverage(layers, target)
+        share = coverage_share(times, standard_s=standard_s, weights=model.demand_weights)
+        out.print(f"wrote {target}: {int(edges['covered'].sum())} of {len(edges)} street segments within "
+                  f"{standard} ({100 * share:.1f}% of demand)")  # fmt: skip
+
+    _guard(action)
+
+
 @maps_app.command("info")
 def maps_info(
     source: Annotated[

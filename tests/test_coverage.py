@@ -237,3 +237,25 @@ def test_helsinki_fast_and_consistent(helsinki_network):
     np.testing.assert_allclose(times, expected, rtol=1e-5)
     assert np.isfinite(times).all() and 0.0 < share < 1.0
     assert gdf["covered"].to_numpy().tolist() == (gdf["time_s"] <= 180.0).tolist()
+
+
+def test_maps_coverage_command_line(tmp_path):
+    import geopandas as gpd
+    from typer.testing import CliRunner
+
+    from policetwin.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "cov.gpkg"
+    result = runner.invoke(app, ["maps", "coverage", "helsinki", "--standard", "3min", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.stdout and "street segments within 3min" in result.stdout
+    streets = gpd.read_file(out, layer="streets")
+    assert streets.crs.to_epsg() == 4326 and streets["covered"].any()
+    assert len(gpd.read_file(out, layer="areas")) >= 1
+    again = runner.invoke(app, ["maps", "coverage", "helsinki", "--out", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+    bad = runner.invoke(
+        app, ["maps", "coverage", "helsinki", "--standard", "soon", "--out", str(tmp_path / "x.geojson")]
+    )
+    assert bad.exit_code == 2 and "--standard" in bad.stderr

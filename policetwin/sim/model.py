@@ -113,16 +113,15 @@ class PoliceModel(mesa.Model):
         self.unit_district = self.unit_station  # a unit's district is its station's
         self.node_district = self._districts(filename)
         self.fleet = Fleet(self, travel_s=self.etas.travel_s)
-        self.shifts = Shifts(self, self.fleet)
-        self.fleet.go_off = self.shifts.go_off
-        self.demand_weights = check.weights
-        self.patrol = Patrol(self, self.fleet)
-        self.deterrence = Deterrence(self) if scenario.deterrence is not None else None
-        self.fleet.patrol = self.patrol
         policy = make_policy(scenario.dispatch, base_dir=base_dir, filename=filename)
         self.dispatcher = Dispatcher(self, policy=policy, etas=self.etas, fleet=self.fleet)
-
         self.centre = CallCentre(self, on_ready=self.dispatcher.dispatch)
+        self.demand_weights = check.weights
+        self.shifts = Shifts(self, self.fleet)
+        self.fleet.go_off = self.shifts.go_off
+        self.patrol = Patrol(self, self.fleet)
+        self.fleet.patrol = self.patrol
+        self.deterrence = Deterrence(self) if scenario.deterrence is not None else None
         self._warm_router()
         self._started = False
 

@@ -217,7 +217,13 @@ def _duration(summary: Mapping, incidents: pd.DataFrame, units: pd.DataFrame) ->
 
 
 def render_report(
-    *, incidents: pd.DataFrame, units: pd.DataFrame, summary: dict, network: RoadNetwork, stations: list[dict]
+    *,
+    incidents: pd.DataFrame,
+    units: pd.DataFrame,
+    summary: dict,
+    network: RoadNetwork,
+    stations: list[dict],
+    coverage: dict | None = None,
 ) -> str:
     """The report page as one HTML string (see :func:`write_report`)."""
     summary = summary if isinstance(summary, Mapping) else {}
@@ -258,12 +264,31 @@ def render_report(
             "enroute + onscene = saturation index; + returning = utilisation (share of on-duty unit time).",
         ),
         rh.section("Map", _figure_html(map_fig, "fig-map"), f"Drawn: {map_note}. Hover a point for details."),
+        _coverage_section(network, coverage),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
         f'<style>{_CSS}</style><script type="text/javascript" id="plotly-bundle">{get_plotlyjs()}</script>'
         f"</head><body>{header}<main>{''.join(parts)}</main></body></html>\n"
+    )
+
+
+def _coverage_section(network, coverage: dict | None) -> str:
+    """Streets reachable within the standard from where units wait (empty without coverage data)."""
+    if not coverage:
+        return ""
+    from policetwin.sim.coverage import coverage_figure
+
+    sources = coverage["sources"]
+    fig = coverage_figure(network, coverage["times_s"], standard_s=coverage["standard_s"],
+                          sources_lonlat=[(s["lon"], s["lat"]) for s in sources],
+                          source_names=[s["name"] for s in sources], weights=coverage.get("weights"))  # fmt: skip
+    return rh.section(
+        f"Coverage within {rh.fmt_minutes(coverage['standard_s'])}",
+        _figure_html(fig, "fig-coverage"),
+        "Streets by travel time from the nearest station or post (free-flow driving; units that are busy "
+        "elsewhere do not cover anything). Export them with: policetwin maps coverage SCENARIO --out file.gpkg",
     )
 
 
@@ -275,16 +300,24 @@ def write_report(
     summary: dict,
     network: RoadNetwork,
     stations: list[dict],
+    coverage: dict | None = None,
 ) -> None:
     """Write one self-contained, offline HTML report of a run to ``path`` (atomically).
 
     ``incidents`` / ``units`` follow the engine's output tables, ``summary`` the run summary dict
     (missing keys show as "-"; ``start`` gives the time axes clock times, Monday 00:00 when absent;
     ``warnings`` lists lines shown near the top), ``network`` needs ``lon``, ``lat``, ``edge_u``, ``edge_v``
-    (and ``highway`` to thin big maps), ``stations`` dicts with ``name``, ``lon``, ``lat``.
+    (and ``highway`` to thin big maps), ``stations`` dicts with ``name``, ``lon``, ``lat``; ``coverage``
+    (optional): ``times_s`` per node from the nearest source, ``standard_s``, ``sources`` (name, lon, lat)
+    and ``weights`` (demand per node) for the coverage map.
     """
     page = render_report(
-        incidents=incidents, units=units, summary=summary, network=network, stations=stations
+        incidents=incidents,
+        units=units,
+        summary=summary,
+        network=network,
+        stations=stations,
+        coverage=coverage,
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

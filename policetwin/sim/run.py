@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from policetwin import __version__
@@ -118,6 +119,7 @@ def simulate(
             horizon_s=scenario.duration,
         ),
         "prevented_by_presence": len(model.recorder.extra_tables.get("prevented", [])),
+        "coverage": coverage_figures(model),
         "load": model.load,
         "warnings": [
             *model.warnings,
@@ -127,6 +129,48 @@ def simulate(
     summary["wall_s"] = round(time.perf_counter() - started, 3)
     return RunResult(summary=summary, incidents=incidents, units=units, assignments=assignments, model=model,
                      out_dir=None)  # fmt: skip
+
+
+def coverage_figures(model: PoliceModel) -> dict | None:
+    """Share of road nodes and of demand within each kind's target from the nearest station or post."""
+    cov = coverage_input(model)
+    if cov is None:
+        return None
+    from policetwin.sim.coverage import coverage_share
+
+    targets = sorted({float(k.target) for k in model.kinds})
+    return {str(int(t)): {"nodes": coverage_share(cov["times_s"], standard_s=t),
+                          "demand": coverage_share(cov["times_s"], standard_s=t, weights=cov["weights"])}
+            for t in targets}  # fmt: skip
+
+
+def waiting_places(model: PoliceModel) -> tuple[np.ndarray, list[dict]]:
+    """Where units wait: the stations and the groups' posts (node indices, and name/lon/lat each)."""
+    net = model.network
+    nodes = [int(n) for n in model.station_nodes]
+    names = [s.name for s in model.scenario.stations]
+    for g, posts in model.post_nodes.items():
+        group = model.scenario.units.groups[g].name
+        nodes += [int(n) for n in posts]
+        names += [f"{group} post {j + 1}" for j in range(len(posts))]
+    return np.array(nodes), [{"name": n, "lon": float(net.lon[i]), "lat": float(net.lat[i])}
+                             for n, i in zip(names, nodes, strict=True)]  # fmt: skip
+
+
+def coverage_input(model: PoliceModel) -> dict | None:
+    """The report's coverage map: times from the nearest station or post, within the most urgent target."""
+    if model.router is None:
+        return None
+    from policetwin.sim.coverage import coverage_times
+
+    nodes, sources = waiting_places(model)
+    standard = min(k.target for k in model.kinds)
+    return {
+        "times_s": coverage_times(model.network, sources=nodes, router=model.router),
+        "standard_s": standard,
+        "sources": sources,
+        "weights": model.demand_weights,
+    }
 
 
 def write_run_dir(result: RunResult, out_dir: Path, *, overwrite: bool = False) -> Path:
@@ -159,7 +203,8 @@ def write_run_dir(result: RunResult, out_dir: Path, *, overwrite: bool = False) 
                 for s, n in zip(model.scenario.stations, model.station_nodes, strict=True)
             ]
             write_report(tmp / "report.html", incidents=result.incidents, units=result.units,
-                         summary=result.summary, network=model.network, stations=stations)  # fmt: skip
+                         summary=result.summary, network=model.network, stations=stations,
+                         coverage=coverage_input(model))  # fmt: skip
         result.summary["files"] = sorted([p.name for p in tmp.iterdir()] + ["summary.json"])
         (tmp / "summary.json").write_text(
             json.dumps(result.summary, indent=2, allow_nan=False), encoding="utf-8"
