@@ -25,6 +25,8 @@ class Incident(mesa.Agent):
         "plan",
         "priority",
         "row",
+        "sent",
+        "t_enroute",
         "t_ready",
         "units_needed",
         "work_token",
@@ -55,6 +57,8 @@ class Incident(mesa.Agent):
         self.closed = False  # the on-scene work is done: no more units wanted
         self.on_scene_units: list = []  # units working there now
         self.t_ready = float("nan")
+        self.sent = 0  # units sent so far, pre-empted ones included
+        self.t_enroute = float("inf")  # when the first unit rolled
         self.plan = 0  # what triage will find: 0 needs units, else an outcome code (phone, duplicate)
         self.backup_asked = False  # the units on scene have decided whether to ask for backup
         self.work_token = 0  # bumps when work on scene is interrupted, so its end event is ignored

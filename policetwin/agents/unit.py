@@ -20,6 +20,7 @@ class UnitState(IntEnum):
 
 _AVAILABLE = frozenset((UnitState.idle, UnitState.patrol, UnitState.returning))  # free for a new call
 _MOVING = frozenset((UnitState.patrol, UnitState.returning))  # free and driving: timed from where they are
+_IDLE, _PATROL, _ONSCENE = UnitState.idle, UnitState.patrol, UnitState.onscene  # (enum lookups are slow)
 
 
 class PatrolUnit(mesa.Agent):
@@ -94,13 +95,13 @@ class PatrolUnit(mesa.Agent):
         trip's origin.
         """
         state = self.state
-        if state == UnitState.idle:
+        if state is _IDLE:
             return self.home_node, 0.0
-        if state == UnitState.patrol:
+        if state is _PATROL:
             from policetwin.sim.patrol import tour_position
 
             return tour_position(self, now)
-        if state == UnitState.onscene:
+        if state is _ONSCENE:
             return self.node, 0.0
         if now <= self.trip_depart:
             return self.node, self.trip_depart - now

@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-import numpy as np
 import simpy
 
 from policetwin.agents import Incident
@@ -47,27 +46,33 @@ class CallCentre:
     def start(self, calls: CallBatch) -> None:
         """Feed a batch of calls (sorted by time) into the centre as the clock reaches each one."""
         self._source = calls.source
-        t_occur = calls.t_call if calls.t_occur is None else calls.t_occur
-        detected = np.zeros(len(calls), np.int8) if calls.detected_by is None else calls.detected_by
+        # per-call extras only where they differ from the defaults (fewer Python objects on long runs)
+        same_time = calls.t_occur is None or calls.t_occur is calls.t_call
+        self._occur = None if same_time else calls.t_occur.tolist()
+        self._detected = (
+            calls.detected_by.tolist() if calls.detected_by is not None and calls.detected_by.any() else None
+        )
         self._calls = calls
         self._rows: list[int] | None = [] if calls.outcome is not None else None  # batch index -> row
         self._upcoming = zip(calls.t_call.tolist(), calls.kind.tolist(), calls.node.tolist(),
-                             calls.handling_s.tolist(), calls.on_scene_s.tolist(), t_occur.tolist(),
-                             detected.tolist(), range(len(calls)), strict=True)  # fmt: skip
+                             calls.handling_s.tolist(), calls.on_scene_s.tolist(), range(len(calls)), strict=True)  # fmt: skip
         self._next_arrival()
 
     def _submit_planned(self, call: tuple) -> None:
         deterrence = self.model.deterrence
         if deterrence is not None and self._prevented(call, deterrence):
             return
+        i = call[5]
+        t_occur = None if self._occur is None else self._occur[i]
+        detected = 0 if self._detected is None else self._detected[i]
         if self._rows is None:
             self.submit(kind=call[1], node=call[2], handling_s=call[3], on_scene_s=call[4], source=self._source,
-                        t_occur=call[5], detected_by=call[6])  # fmt: skip
+                        t_occur=t_occur, detected_by=detected)  # fmt: skip
             return
-        i, calls = call[7], self._calls
+        calls = self._calls
         linked = int(calls.linked[i])
         incident = self.submit(kind=call[1], node=call[2], handling_s=call[3], on_scene_s=call[4],
-                               source=self._source, t_occur=call[5], detected_by=call[6],
+                               source=self._source, t_occur=t_occur, detected_by=detected,
                                outcome=int(calls.outcome[i]), patience_s=float(calls.patience_s[i]),
                                linked_to=self._rows[linked] if linked >= 0 else -1)  # fmt: skip
         self._rows.append(incident.row)
@@ -87,7 +92,7 @@ class CallCentre:
 
     def _prevented(self, call: tuple, deterrence) -> bool:
         """Presence prevented this call (or the call it repeats): it is logged, not made."""
-        linked = int(self._calls.linked[call[7]]) if self._rows is not None else -1
+        linked = int(self._calls.linked[call[5]]) if self._rows is not None else -1
         if (linked >= 0 and self._rows[linked] < 0) or deterrence.prevents(node=call[2], kind=call[1],
                                                                            now=self.env.now):  # fmt: skip
             if self._rows is not None:

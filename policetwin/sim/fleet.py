@@ -86,6 +86,8 @@ class Fleet:
         factors = travel.priority_speed_factor
         self._speed = [1.0 / factors.get(p, 1.0) for p in range(10)]  # travel-time multiplier by priority
         self._times = self.recorder.times
+        self._unit_district: list[int] = model.unit_district.tolist()  # lists: fast scalar lookups
+        self._node_district: list[int] = model.node_district.tolist()
 
     def _after(self, delay_s: float, action: Callable) -> None:
         """Call ``action(event)`` after ``delay_s`` simulated seconds (a timeout with a callback)."""
@@ -96,26 +98,25 @@ class Fleet:
         call's emergency speed factor) later."""
         now = self.env.now
         rec = self.recorder
-        times, row = self._times, incident.row
+        times, row, index = self._times, incident.row, unit.index
         turnout = self._turnout.next() if self._turnout is not None and unit.state == UnitState.idle else 0.0
         rolling = now + turnout
-        if rec.first_unit[row] < 0:  # the first unit sent (kept when a pre-emption takes it away)
+        if not incident.sent:  # the first unit sent (kept when a pre-emption takes it away)
             times["t_dispatch"][row] = now
-            rec.first_unit[row] = unit.index
-        if not rolling >= times["t_enroute"][row]:  # first unit rolling (NaN until one is)
-            times["t_enroute"][row] = rolling
+            rec.first_unit[row] = index
+        if rolling < incident.t_enroute:  # the first unit rolling
+            incident.t_enroute = times["t_enroute"][row] = rolling
+        incident.sent += 1
         incident.assigned += 1
         incident.pending += 1
-        rec.n_units[row] += 1  # units sent, pre-empted ones included
+        rec.n_units[row] = incident.sent  # units sent, pre-empted ones included
         origin, offset = unit.position(now)
         unit.set_state(UnitState.enroute, now, row)
         multiplier = self._speed[incident.priority]
         unit.start_trip(origin, now, dest=incident.node, depart=rolling + offset, rate=1.0 / multiplier)
-        model = self.model
-        out = model.unit_district[unit.index] != model.node_district[incident.node]
-        unit.assignment = rec.new_assignment(incident=row, unit=unit.index, t_assigned=now, t_enroute=rolling,
-                                             out_of_district=out)  # fmt: skip
-        self.serving[unit.index] = incident
+        out = self._unit_district[index] != self._node_district[incident.node]
+        unit.assignment = rec.new_assignment(row, index, now, rolling, out)
+        self.serving[index] = incident
         token = unit.trip_token
         self._after(turnout + eta_s * multiplier, lambda _event: self._arrive(unit, incident, token))
 

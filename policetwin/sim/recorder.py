@@ -115,10 +115,11 @@ class Recorder:
         return row
 
     def new_assignment(
-        self, *, incident: int, unit: int, t_assigned: float, t_enroute: float, out_of_district: bool = False
+        self, incident: int, unit: int, t_assigned: float, t_enroute: float, out_of_district: bool = False
     ) -> int:
-        """Log that ``unit`` was sent to ``incident``; returns the assignment's row."""
-        self.a_out.append(1 if out_of_district else 0)
+        """Log that ``unit`` was sent to ``incident``; returns the assignment's row (positional arguments:
+        this is on the engine's hot path)."""
+        self.a_out.append(out_of_district)
         self.a_incident.append(incident)
         self.a_unit.append(unit)
         self.a_assigned.append(t_assigned)
