@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 from typer.testing import CliRunner
-from yaml_text import edit, line_of
+from yaml_text import SMALL, edit, line_of
 
 from policetwin import __version__
 from policetwin.cli import app
@@ -35,44 +35,7 @@ UNIT_COLUMNS = ["unit_id", "state", "t_start", "t_end", "incident_id"]
 PRIORITY_KEYS = ["count", "served", "response_mean_s", "response_p50_s", "response_p90_s", "within_target"]
 
 #: A small, fast scenario in block style (every field on its own line, for line-number checks).
-BASE = """\
-# PoliceTwin CLI test scenario (central Helsinki, 2 h)
-name: small
-seed: 3
-duration: 2h
-map: helsinki
-stations:
-  - name: Pasila
-    lon: 24.9340
-    lat: 60.1690
-  - name: Kaartinkaupunki
-    lon: 24.9500
-    lat: 60.1640
-units:
-  count: 3
-demand:
-  rate_per_hour: 8
-  kinds:
-    - name: urgent
-      priority: 1
-      share: 0.4
-      on_scene: {dist: exponential, mean: 20min}
-      units: 1
-      target: 10min
-    - name: routine
-      priority: 2
-      share: 0.6
-      on_scene: {dist: lognormal, mean: 15min, sd: 5min}
-      units: 2
-      target: 20min
-call_handling:
-  takers: 2
-  handling: {dist: fixed, mean: 60s}
-dispatch:
-  policy: nearest
-outputs:
-  report: false
-"""
+BASE = SMALL
 
 
 def invoke(*args: str | Path):

@@ -23,50 +23,13 @@ from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
-from yaml_text import edit, line_of
+from yaml_text import SMALL, edit, line_of
 
 from policetwin.cli import app
 from policetwin.scenarios import load_scenario, scenario_from_text
 
 #: The scenario every case edits: block style, every field on its own line (for line-number checks).
-BASE = """\
-# PoliceTwin corpus scenario (central Helsinki, 2 h)
-name: small
-seed: 3
-duration: 2h
-map: helsinki
-stations:
-  - name: Pasila
-    lon: 24.9340
-    lat: 60.1690
-  - name: Kaartinkaupunki
-    lon: 24.9500
-    lat: 60.1640
-units:
-  count: 3
-demand:
-  rate_per_hour: 8
-  kinds:
-    - name: urgent
-      priority: 1
-      share: 0.4
-      on_scene: {dist: exponential, mean: 20min}
-      units: 1
-      target: 10min
-    - name: routine
-      priority: 2
-      share: 0.6
-      on_scene: {dist: lognormal, mean: 15min, sd: 5min}
-      units: 2
-      target: 20min
-call_handling:
-  takers: 2
-  handling: {dist: fixed, mean: 60s}
-dispatch:
-  policy: nearest
-outputs:
-  report: false
-"""
+BASE = SMALL
 BASE_SCENARIO = scenario_from_text(BASE, "base.yaml")
 RUN_FILES = {"summary.json", "incidents.parquet", "units.parquet", "assignments.parquet", "scenario.yaml"}
 #: Seconds a guarded ``run`` (a case that may run away) gets before it counts as hung.
