@@ -85,6 +85,7 @@ class Fleet:
         self._turnout = Draws(travel.turnout, model.stream("turnout")) if travel.turnout else None
         factors = travel.priority_speed_factor
         self._speed = [1.0 / factors.get(p, 1.0) for p in range(10)]  # travel-time multiplier by priority
+        self._rate = [factors.get(p, 1.0) for p in range(10)]  # and its inverse, the speed relative to normal
         self._times = self.recorder.times
         self._unit_district: list[int] = model.unit_district.tolist()  # lists: fast scalar lookups
         self._node_district: list[int] = model.node_district.tolist()
@@ -113,7 +114,9 @@ class Fleet:
         origin, offset = unit.position(now)
         unit.set_state(UnitState.enroute, now, row)
         multiplier = self._speed[incident.priority]
-        unit.start_trip(origin, now, dest=incident.node, depart=rolling + offset, rate=1.0 / multiplier)
+        unit.start_trip(
+            origin, now, dest=incident.node, depart=rolling + offset, rate=self._rate[incident.priority]
+        )
         out = self._unit_district[index] != self._node_district[incident.node]
         unit.assignment = rec.new_assignment(row, index, now, rolling, out)
         self.serving[index] = incident
@@ -133,9 +136,8 @@ class Fleet:
         incident.on_scene_units.append(unit)
         if not incident.arrived:  # the work starts (or, after a pre-emption, goes on) with this unit
             incident.arrived = True
-            t_arrive = self._times["t_arrive"]
-            if t_arrive[incident.row] != t_arrive[incident.row]:  # NaN: the first arrival
-                t_arrive[incident.row] = now
+            if not incident.work_token:  # the first arrival (a pre-emption bumps the token)
+                self._times["t_arrive"][incident.row] = now
             incident.work_until = now + incident.on_scene_s
             work = incident.work_token
             self._after(incident.on_scene_s, lambda _event: self._close(incident, work))
