@@ -52,15 +52,23 @@ def spread_stations(network, n: int) -> list[dict]:
     return out
 
 
-def bench_city(name: str, spec: str, *, calls: int, units: int, policy: str = "nearest") -> dict:
+def bench_city(
+    name: str, spec: str, *, calls: int, units: int, policy: str = "nearest", idle: str = "station"
+) -> dict:
     t0 = time.perf_counter()
     network = load_map(spec, use_cache=False)
     load_s = time.perf_counter() - t0
     rate_per_hour = 114.0  # ~1M calls a year
     duration_h = calls / rate_per_hour
+    stations = spread_stations(network, 12)
+    units_block: dict = {"count": units}
+    if idle != "station":  # one group per station, patrolling its beat
+        per = [units // 12 + (i < units % 12) for i in range(12)]
+        units_block = {"groups": [{"name": f"g{i}", "count": n, "station": st["name"], "idle": idle}
+                                  for i, (st, n) in enumerate(zip(stations, per, strict=True)) if n]}  # fmt: skip
     scenario = Scenario.model_validate({
         "name": f"bench-{name}", "seed": 1, "duration": duration_h * 3600.0, "map": spec,
-        "stations": spread_stations(network, 12), "units": {"count": units},
+        "stations": stations, "units": units_block,
         "demand": {"rate_per_hour": rate_per_hour, "profile": "default",
                    "hotspots": [{"lon": float(np.median(network.lon)), "lat": float(np.median(network.lat)),
                                  "radius_m": 1500, "weight": 1.0}]},
@@ -80,6 +88,7 @@ def bench_city(name: str, spec: str, *, calls: int, units: int, policy: str = "n
     return {
         "city": name,
         "policy": policy,
+        "idle": idle,
         "nodes": network.n_nodes,
         "edges": network.n_edges,
         "units": units,
@@ -104,6 +113,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=None, help="calls per city (default: see above)")
     parser.add_argument("--units", type=int, default=300)
     parser.add_argument("--policy", choices=["nearest", "beat_first", "priority_preempt"], default="nearest")
+    parser.add_argument("--idle", choices=["station", "random_beat", "hotspot"], default="station")
     parser.add_argument("--only", choices=sorted(CITIES), action="append")
     args = parser.parse_args()
     names = args.only or list(CITIES)
@@ -127,9 +137,11 @@ def main() -> None:
         print(f"skip {name}: {spec} not found", file=sys.stderr)
         return
     calls = args.calls or (1_000_000 if name == "campo-grande" else 200_000)
-    row = bench_city(name, spec, calls=calls, units=args.units, policy=args.policy)
+    row = bench_city(name, spec, calls=calls, units=args.units, policy=args.policy, idle=args.idle)
     print(json.dumps(row), flush=True)
-    suffix = "" if args.policy == "nearest" else f"-{args.policy}"
+    suffix = ("" if args.policy == "nearest" else f"-{args.policy}") + (
+        "" if args.idle == "station" else f"-{args.idle}"
+    )
     out = Path(__file__).parent / "results" / f"core-{name}{suffix}.json"
     out.parent.mkdir(exist_ok=True)
     meta = {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count()}

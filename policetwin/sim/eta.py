@@ -8,13 +8,19 @@ one-way streets), cached, or bounded by the best idle unit when only the k neare
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from policetwin.agents import UnitState
+
 if TYPE_CHECKING:
     from policetwin.sim.model import PoliceModel
+
+_PATROL = UnitState.patrol
 
 
 class Etas:
@@ -83,14 +89,31 @@ class Etas:
         if self.router.has_full_row(node):
             # exact row at hand: ETA >= T(trip origin -> node) - time since leaving it (triangle
             # inequality along the route) prunes units from far-away scenes before any route walk
+            # (a patrolling unit is bounded from the origin of the leg it is on: much tighter). Units are
+            # timed exactly in order of their bound until the k-th best exact ETA beats the next bound.
             row = self.router.times_to(node)
+            bounds = []
             for j in moving:
                 unit = units[candidates[j]]
-                if row[unit.node] - (now - unit.trip_start) >= limit:
-                    eta[j] = np.inf
-                    continue
-                nxt, offset = unit.position(now)
+                if unit.tour and unit.state is _PATROL:
+                    k = bisect.bisect_right(unit.tour_arrive, now)
+                    leg = unit.tour[min(k, len(unit.tour) - 1)]
+                    bounds.append((row[leg[0]] - max(now - leg[2], 0.0) * unit.trip_rate, j))
+                else:
+                    bounds.append((row[unit.node] - (now - unit.trip_start), j))
+            bounds.sort()
+            found: list[float] = []  # exact ETAs so far (only the best `rank` matter)
+            for bound, j in bounds:
+                if bound >= limit:
+                    break  # this unit and all after it cannot be among the nearest
+                nxt, offset = units[candidates[j]].position(now)
                 eta[j] = row[nxt] + offset
+                if rank is not None:
+                    heapq.heappush(found, -eta[j])
+                    if len(found) > rank:
+                        heapq.heappop(found)
+                    if len(found) == rank:
+                        limit = min(limit, -found[0] + 1.0)
             return eta
         if limit == np.inf:
             for j in moving:
