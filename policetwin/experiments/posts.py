@@ -34,6 +34,7 @@ from policetwin.errors import PoliceTwinError
 from policetwin.maps import RoadNetwork, Router, Snapper
 from policetwin.scenarios import Scenario, scenario_to_yaml
 from policetwin.sim.demand import node_weights
+from policetwin.sim.fleet import unit_plans
 
 METHODS = ("mclp", "pmedian", "mexclp")
 DEFAULT_DEMAND_CELLS = 600
@@ -122,21 +123,10 @@ def _cluster(xy: np.ndarray, w: np.ndarray, k: int, *, heaviest: bool) -> tuple[
 
 
 def _current_places(scenario: Scenario, station_nodes: np.ndarray, snapper: Snapper) -> list[int]:
-    """The node where each unit of the scenario waits (as :func:`policetwin.sim.fleet.make_units`)."""
-    names = [s.name for s in scenario.stations]
-    units = scenario.units
-    if units.groups:
-        homes = []
-        for g in units.groups:
-            if g.idle == "post":
-                posts, _ = snapper.nearest([p.lon for p in g.posts], [p.lat for p in g.posts])
-                homes += [int(posts[k % len(posts)]) for k in range(g.count)]
-            else:
-                homes += [int(station_nodes[names.index(g.station)])] * g.count
-        return homes
-    if units.per_station is not None:
-        return [int(station_nodes[names.index(s)]) for s, n in units.per_station.items() for _ in range(n)]
-    return [int(station_nodes[i % len(names)]) for i in range(units.count)]
+    """The node where each unit of the scenario waits (the engine's own :func:`unit_plans`)."""
+    post_nodes = {g: snapper.nearest([p.lon for p in group.posts], [p.lat for p in group.posts])[0]
+                  for g, group in enumerate(scenario.units.groups or []) if group.idle == "post"}  # fmt: skip
+    return [plan.home_node for plan in unit_plans(scenario, station_nodes, post_nodes)]
 
 
 def _figures(rows: np.ndarray, counts: np.ndarray, w: np.ndarray, standard_s: float, q: float):

@@ -10,9 +10,13 @@ one row of the assignments table.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from policetwin.agents import Incident, PatrolUnit, UnitState
+from policetwin.scenarios.schema import Scenario
 from policetwin.sim.demand import Draws
 from policetwin.sim.recorder import ASSIGNMENT_RESULTS
 
@@ -20,27 +24,37 @@ if TYPE_CHECKING:
     from policetwin.sim.model import PoliceModel
 
 
-def make_units(model: PoliceModel) -> list[PatrolUnit]:
+@dataclass(frozen=True)
+class UnitPlan:
+    """One unit of a scenario before the run: its name, station (index), where it waits, group, abilities."""
+
+    name: str
+    station: int
+    home_node: int
+    group: int = 0
+    capabilities: frozenset[str] = frozenset()
+
+
+def unit_plans(
+    scenario: Scenario, station_nodes: np.ndarray, post_nodes: dict[int, np.ndarray]
+) -> list[UnitPlan]:
     """The scenario's units: with ``groups``, ``<group>-<n>`` at the group's station, waiting at its posts
     in turn (``idle: post``), with its capabilities; else spread round-robin over the stations (or as
     ``units.per_station`` says), named ``<station>-<n>`` and numbered by station."""
-    scenario = model.scenario
     stations = scenario.stations
     groups = scenario.units.groups
     if groups:
         names = [s.name for s in stations]
-        units = []
+        plans = []
         for g, group in enumerate(groups):
             width = len(str(group.count))
             station = names.index(group.station)
+            posts = post_nodes.get(g)
             for k in range(group.count):
-                posts = model.post_nodes.get(g)
-                home = int(posts[k % len(posts)]) if posts is not None else int(model.station_nodes[station])
-                unit = PatrolUnit(model, name=f"{group.name}-{k + 1:0{width}d}", index=len(units), station=station,
-                                  home_node=home)  # fmt: skip
-                unit.group, unit.capabilities = g, frozenset(group.capabilities)
-                units.append(unit)
-        return units
+                home = int(posts[k % len(posts)]) if posts is not None else int(station_nodes[station])
+                plans.append(UnitPlan(f"{group.name}-{k + 1:0{width}d}", station, home, g,
+                                      frozenset(group.capabilities)))  # fmt: skip
+        return plans
     per_station = scenario.units.per_station
     if per_station is None:
         order = [i % len(stations) for i in range(scenario.units.count)]
@@ -48,12 +62,21 @@ def make_units(model: PoliceModel) -> list[PatrolUnit]:
         order = [i for i, s in enumerate(stations) for _ in range(per_station.get(s.name, 0))]
     width = len(str(len(order)))
     counters: dict[int, int] = {}
-    units = []
-    for index, station in enumerate(sorted(order)):
+    plans = []
+    for station in sorted(order):
         counters[station] = counters.get(station, 0) + 1
-        name = f"{stations[station].name}-{counters[station]:0{width}d}"
-        units.append(PatrolUnit(model, name=name, index=index, station=station,
-                                home_node=int(model.station_nodes[station])))  # fmt: skip
+        plans.append(UnitPlan(f"{stations[station].name}-{counters[station]:0{width}d}", station,
+                              int(station_nodes[station])))  # fmt: skip
+    return plans
+
+
+def make_units(model: PoliceModel) -> list[PatrolUnit]:
+    """The scenario's units (:func:`unit_plans`) as agents of the model."""
+    units = []
+    for index, plan in enumerate(unit_plans(model.scenario, model.station_nodes, model.post_nodes)):
+        unit = PatrolUnit(model, name=plan.name, index=index, station=plan.station, home_node=plan.home_node)
+        unit.group, unit.capabilities = plan.group, plan.capabilities
+        units.append(unit)
     return units
 
 
