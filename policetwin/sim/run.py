@@ -39,6 +39,7 @@ class RunResult:
     assignments: pd.DataFrame
     model: PoliceModel
     out_dir: Path | None
+    coverage: dict | None = None  # travel times from the nearest station or post (:func:`coverage_input`)
 
 
 def load_scenario_map(
@@ -83,6 +84,7 @@ def simulate(
     )  # fmt: skip
     units = model.recorder.units_frame(model.unit_names)
     assignments = model.recorder.assignments_frame(model.unit_names)
+    coverage = coverage_input(model)
     summary = {
         "version": __version__,
         "scenario_name": scenario.name,
@@ -119,7 +121,7 @@ def simulate(
             horizon_s=scenario.duration,
         ),
         "prevented_by_presence": len(model.recorder.extra_tables.get("prevented", [])),
-        "coverage": coverage_figures(model),
+        "coverage": coverage_figures(coverage, model.kinds),
         "load": model.load,
         "warnings": [
             *model.warnings,
@@ -128,17 +130,16 @@ def simulate(
     }
     summary["wall_s"] = round(time.perf_counter() - started, 3)
     return RunResult(summary=summary, incidents=incidents, units=units, assignments=assignments, model=model,
-                     out_dir=None)  # fmt: skip
+                     out_dir=None, coverage=coverage)  # fmt: skip
 
 
-def coverage_figures(model: PoliceModel) -> dict | None:
+def coverage_figures(cov: dict | None, kinds: list) -> dict | None:
     """Share of road nodes and of demand within each kind's target from the nearest station or post."""
-    cov = coverage_input(model)
     if cov is None:
         return None
     from policetwin.sim.coverage import coverage_share
 
-    targets = sorted({float(k.target) for k in model.kinds})
+    targets = sorted({float(k.target) for k in kinds})
     return {str(int(t)): {"nodes": coverage_share(cov["times_s"], standard_s=t),
                           "demand": coverage_share(cov["times_s"], standard_s=t, weights=cov["weights"])}
             for t in targets}  # fmt: skip
@@ -204,7 +205,7 @@ def write_run_dir(result: RunResult, out_dir: Path, *, overwrite: bool = False) 
             ]
             write_report(tmp / "report.html", incidents=result.incidents, units=result.units,
                          summary=result.summary, network=model.network, stations=stations,
-                         coverage=coverage_input(model))  # fmt: skip
+                         coverage=result.coverage)  # fmt: skip
         result.summary["files"] = sorted([p.name for p in tmp.iterdir()] + ["summary.json"])
         (tmp / "summary.json").write_text(
             json.dumps(result.summary, indent=2, allow_nan=False), encoding="utf-8"
