@@ -20,6 +20,7 @@ class UnitState(IntEnum):
 
 _AVAILABLE = frozenset((UnitState.idle, UnitState.patrol, UnitState.returning))  # free for a new call
 _MOVING = frozenset((UnitState.patrol, UnitState.returning))  # free and driving: timed from where they are
+_INF = float("inf")
 _IDLE, _PATROL, _ONSCENE = UnitState.idle, UnitState.patrol, UnitState.onscene  # (enum lookups are slow)
 
 
@@ -82,6 +83,13 @@ class PatrolUnit(mesa.Agent):
         self.trip_dest = self.home_node if dest is None else dest
         self.trip_depart = now if depart is None else depart
         self.trip_rate = rate
+        model = self.model
+        if model.leg_from is not None:  # the trip as one leg, for the vectorised ETA bounds
+            index = self.index
+            model.leg_from[index, 0] = from_node
+            model.leg_depart[index, 0] = self.trip_depart
+            model.leg_until[index, 0] = _INF
+            model.leg_rate[index] = rate
         self.trip_token += 1
         self._walk = -1
         self._walk_leg = -1

@@ -132,7 +132,6 @@ class CallCentre:
         self.recorder.outcome[incident.row] = _ABANDONED
         self._times["t_clear"][incident.row] = self.env.now  # when the caller hung up
         self.model.open_calls -= 1
-        incident.remove()
 
     def _answered(self, incident: Incident, request: simpy.Event, handling_s: float) -> None:
         """A call-taker picks up: handle and triage for ``handling_s``, then free the taker."""
@@ -149,7 +148,6 @@ class CallCentre:
             times["t_clear"][row] = now
             self.recorder.outcome[row] = incident.plan
             self.model.open_calls -= 1
-            incident.remove()
             return
         if self.desk is None:  # flat command: the call-taker dispatches at once
             times["t_desk"][row] = times["t_decided"][row] = incident.t_ready = now

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from policetwin.sim.model import PoliceModel
 
 _PATROL = UnitState.patrol
+#: From this many moving candidates on, their bounds are computed with array operations.
+VECTOR_BOUNDS = 24
 
 
 class Etas:
@@ -50,6 +52,21 @@ class Etas:
             network.x[used.row] - network.x[used.col], network.y[used.row] - network.y[used.col]
         )
         self.top_speed_mps = max(float(np.max(length / edge_s)), 1.0) * 1.001
+
+    def _leg_bounds(
+        self, row: np.ndarray, candidates: np.ndarray, moving_idx: np.ndarray, now: float, limit: float
+    ) -> list[tuple[float, int]]:
+        """(lower bound, position in ``candidates``) of the moving units whose bound is below ``limit``,
+        in ascending order: the same bounds as the loop in :meth:`__call__`, from the model's leg arrays
+        in a few array operations (many units on patrol)."""
+        model = self.model
+        movers = candidates[moving_idx]
+        leg = (model.leg_until[movers] > now).argmax(axis=1)  # the leg under way (0: a plain trip)
+        driven = (now - model.leg_depart[movers, leg]).clip(0.0) * model.leg_rate[movers]
+        bound = row[model.leg_from[movers, leg]] - driven
+        keep = (bound < limit).nonzero()[0]
+        keep = keep[bound[keep].argsort(kind="stable")]
+        return list(zip(bound[keep].tolist(), moving_idx[keep].tolist(), strict=True))
 
     def row_to(self, node: int) -> np.ndarray:
         """Seconds from every node to ``node`` (zeros with instant travel)."""
@@ -87,29 +104,34 @@ class Etas:
         units = model.units
         hopeful: list[tuple[int, int, float]] = []
         if self.router.has_full_row(node):
-            # exact row at hand: ETA >= T(trip origin -> node) - time since leaving it (triangle
-            # inequality along the route) prunes units from far-away scenes before any route walk
-            # (a patrolling unit is bounded from the origin of the leg it is on: much tighter). Units are
+            # exact row at hand: ETA >= T(trip origin -> node) - distance driven since leaving it (triangle
+            # inequality along the route) prunes units from far-away scenes before any route walk (a
+            # patrolling unit is bounded from the origin of the leg it is on: much tighter). Units are
             # timed exactly in order of their bound until the k-th best exact ETA beats the next bound.
             row = self.router.times_to(node)
-            bounds = []
-            for j in moving:
-                unit = units[candidates[j]]
-                if unit.tour and unit.state is _PATROL:
-                    k = bisect.bisect_right(unit.tour_arrive, now)
-                    leg = unit.tour[min(k, len(unit.tour) - 1)]
-                    bounds.append((row[leg[0]] - max(now - leg[2], 0.0) * unit.trip_rate, j))
-                else:
-                    bounds.append((row[unit.node] - (now - unit.trip_start), j))
-            bounds.sort()
+            if model.leg_from is not None and len(moving) >= VECTOR_BOUNDS:
+                bounds = self._leg_bounds(row, candidates, moving_idx, now, limit)
+            else:
+                bounds = []
+                for j in moving:
+                    unit = units[candidates[j]]
+                    if unit.tour and unit.state is _PATROL:
+                        k = bisect.bisect_right(unit.tour_arrive, now)
+                        leg = unit.tour[min(k, len(unit.tour) - 1)]
+                        bounds.append((row[leg[0]] - max(now - leg[2], 0.0) * unit.trip_rate, j))
+                    else:
+                        bounds.append((row[unit.node] - (now - unit.trip_start), j))
+                bounds.sort()
             found: list[float] = []  # exact ETAs so far (only the best `rank` matter)
             for bound, j in bounds:
                 if bound >= limit:
                     break  # this unit and all after it cannot be among the nearest
                 nxt, offset = units[candidates[j]].position(now)
-                eta[j] = row[nxt] + offset
-                if rank is not None:
-                    heapq.heappush(found, -eta[j])
+                eta[j] = value = row[nxt] + offset
+                if rank == 1:
+                    limit = min(limit, value + 1.0)
+                elif rank is not None:
+                    heapq.heappush(found, -value)
                     if len(found) > rank:
                         heapq.heappop(found)
                     if len(found) == rank:

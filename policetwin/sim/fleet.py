@@ -197,7 +197,6 @@ class Fleet:
         if incident.pending == 0:
             self._times["t_clear"][incident.row] = now
             self.model.open_calls -= 1
-            incident.remove()
         unit.set_state(UnitState.returning, now)
         unit.start_trip(unit.node if result == _CANCELLED else incident.node, now)
         if unit.off_due is not None:  # its shift has ended: off duty now (overtime logged)

@@ -88,6 +88,10 @@ class Patrol:
         unit.start_trip(legs[0][0], now, dest=legs[-1][1], rate=rate)
         unit.tour = legs
         unit.tour_arrive = [leg[3] for leg in legs]
+        model = self.model  # the legs, for the vectorised ETA bounds
+        model.leg_from[unit.index] = [leg[0] for leg in legs]
+        model.leg_depart[unit.index] = [leg[2] for leg in legs]
+        model.leg_until[unit.index] = unit.tour_arrive
         unit.tour_trees = self.trees
         token = unit.trip_token
         self.env.timeout(t - now).callbacks.append(lambda _e: self._tour_done(unit, token))
