@@ -141,6 +141,38 @@ def test_a_long_preempting_run_conserves_every_call(helsinki_network):
     assert (asg["result"] == "preempted").sum() == inc["n_preempted"].sum()
 
 
+def test_preemption_offers_timed_lazily_equal_timing_every_victim(helsinki_network, monkeypatch):
+    """Victims are timed exactly only until the best ones are known (bounds from their trip's origin);
+    with emergency speed factors too, every decision of a busy day offers what timing all of them does."""
+    from policetwin.sim.dispatch import Dispatcher
+
+    lazy = Dispatcher._offers
+    checked = []
+
+    def both(self, node, victims, best):
+        row, now = self.etas.row_to(node), self.model.env.now
+        full = sorted((float(row[n] + o), u.index) for u, _ in victims for n, o in [u.position(now)])[:best]
+        offers = lazy(self, node, victims, best)
+        assert [(eta, index) for eta, index, _, _ in offers] == full
+        checked.append(len(victims))
+        return offers
+
+    monkeypatch.setattr(Dispatcher, "_offers", both)
+    sc = Scenario.model_validate({
+        "name": "busy", "seed": 5, "duration": "24h", "map": "helsinki",
+        "stations": [{"name": "A", "lon": 24.934, "lat": 60.169}, {"name": "B", "lon": 24.95, "lat": 60.164}],
+        "units": {"count": 6},
+        "travel": {"priority_speed_factor": {"1": 1.5}},
+        "demand": {"rate_per_hour": 14, "profile": "flat", "kinds": [
+            {"name": "p1", "priority": 1, "share": 0.3, "target": 300, "on_scene": {"dist": "exponential", "mean": 1500}},
+            {"name": "p3", "priority": 3, "share": 0.7, "target": 3600, "on_scene": {"dist": "exponential", "mean": 1500}},
+        ]},
+        "dispatch": {"policy": "priority_preempt", "preempt": {"on_scene": True}}, "outputs": {"report": False},
+    })  # fmt: skip
+    PoliceModel(sc, network=helsinki_network).run()
+    assert len(checked) > 50 and max(checked) >= 3  # many decisions, several victims to choose from
+
+
 # --------------------------------------------------------------------------------------------- mutual aid
 def test_mutual_aid_crosses_only_when_the_own_district_has_no_unit_near(line_network):
     """Stations at nodes 0 and 4 (districts 0-2 and 3-4). S4's unit is busy (call 0 at node 4 for 1000 s).

@@ -32,6 +32,7 @@ class Etas:
         self.model = model
         self.router = model.router
         self.pruned_searches = 0  # reverse searches skipped because bounds showed no moving unit wins
+        self.max_edge_s = 0.0
         if self.router is None:
             return
         network = model.network
@@ -51,6 +52,7 @@ class Etas:
         length = np.hypot(
             network.x[used.row] - network.x[used.col], network.y[used.row] - network.y[used.col]
         )
+        self.max_edge_s = float(edge_s.max()) if edge_s.size else 0.0  # the slowest single edge
         self.top_speed_mps = max(float(np.max(length / edge_s)), 1.0) * 1.001
 
     def _leg_bounds(
