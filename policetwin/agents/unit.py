@@ -16,12 +16,15 @@ class UnitState(IntEnum):
     onscene = 3
     returning = 4
     off_shift = 5
+    meal_break = 6  # on duty, not available (units.groups[].meal_break)
+    self_initiated = 7  # on duty, busy with officer-initiated activity (units.groups[].self_initiated)
 
 
 _AVAILABLE = frozenset((UnitState.idle, UnitState.patrol, UnitState.returning))  # free for a new call
 _MOVING = frozenset((UnitState.patrol, UnitState.returning))  # free and driving: timed from where they are
 _INF = float("inf")
 _IDLE, _PATROL, _ONSCENE = UnitState.idle, UnitState.patrol, UnitState.onscene  # (enum lookups are slow)
+_STILL = UnitState.off_shift  # this state and all after it: standing where the unit is
 
 
 class PatrolUnit(mesa.Agent):
@@ -60,6 +63,8 @@ class PatrolUnit(mesa.Agent):
     def set_state(self, state: UnitState, now: float, incident_id: int = -1) -> None:
         """Change state, logging the interval that ends now."""
         model, index = self.model, self.index
+        if self.state is _PATROL and model.patrol_coverage is not None:  # the legs driven count for coverage
+            model.patrol_coverage.driven(self, now)
         model.recorder.unit_interval(index, self.state, self.since, now, self.incident_id)
         model.unit_available[index] = state in _AVAILABLE
         model.unit_returning[index] = state in _MOVING
@@ -97,7 +102,7 @@ class PatrolUnit(mesa.Agent):
     def position(self, now: float) -> tuple[int, float]:
         """(next node, seconds to reach it) at time ``now``: where the unit could be sent from.
 
-        Idle units are at home, units on scene at their call. A moving unit continues to the next node
+        Idle units are at home, units on scene at their call, units off duty or unavailable where they stopped. A moving unit continues to the next node
         of its fastest route to the trip's destination (no U-turn mid-edge), walked along that
         destination's shortest-path tree as time goes on; before it departs (turn-out) it is at the
         trip's origin.
@@ -109,7 +114,7 @@ class PatrolUnit(mesa.Agent):
             from policetwin.sim.patrol import tour_position
 
             return tour_position(self, now)
-        if state is _ONSCENE:
+        if state is _ONSCENE or state >= _STILL:  # on scene, off duty, on a break or self-initiated work
             return self.node, 0.0
         if now <= self.trip_depart:
             return self.node, self.trip_depart - now

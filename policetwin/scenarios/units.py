@@ -70,6 +70,22 @@ def _shift(value: object) -> object:
     return value
 
 
+class MealBreak(Strict):
+    """One meal break per duty period: due ``after`` its start, lasting ``duration``; a unit busy then
+    takes it when it is next free (before its shift ends)."""
+
+    after: Duration = Field(gt=0, le=24 * 3600)
+    duration: Distribution
+
+
+class SelfInitiated(Strict):
+    """Officer-initiated activity (stops, checks): a free unit on duty starts one at ``rate_per_hour``
+    (a Poisson process per unit) and is not available for calls for ``duration``."""
+
+    rate_per_hour: float = Field(gt=0, le=60)
+    duration: Distribution
+
+
 class Post(Strict):
     """A place where a unit waits between calls (snapped to the nearest road node)."""
 
@@ -91,6 +107,21 @@ class UnitGroup(Strict):
     hotspots: int = Field(default=5, ge=1, le=100)  # hotspot: the beat's top nodes by demand, visited in turn
     dwell: Distribution | None = None  # hotspot: time spent at each (default 10 min)
     capabilities: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    meal_break: MealBreak | None = None  # needs a shift: one break per duty period
+    self_initiated: SelfInitiated | None = None
+
+    @model_validator(mode="after")
+    def _break_in_shift(self) -> UnitGroup:
+        if self.meal_break is None:
+            return self
+        if self.shift is None:
+            raise FieldProblems([(("meal_break",), "a meal break is due `after` the start of each duty period: "
+                                  "give the group a shift")])  # fmt: skip
+        longest = max(window_s(w)[1] - window_s(w)[0] for w in self.shift.windows)
+        if self.meal_break.after >= longest:
+            raise FieldProblems([(("meal_break", "after"), f"the break would be due after the shift ends: after "
+                                  f"must be shorter than the longest window ({longest / 3600:g} h)")])  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _patrol_parameters(self) -> UnitGroup:

@@ -98,6 +98,7 @@ class Fleet:
         self.on_free: Callable[[PatrolUnit], None] = lambda unit: None  # set by the dispatcher
         self.go_off: Callable[[PatrolUnit], None] = lambda unit: None  # set by the shifts
         self.patrol = None  # set by the model: where patrolling units go when free
+        self.unavailability = None  # set by the model: meal breaks owed (sim.breaks)
         self.serving: dict[int, Incident] = {}  # unit index -> the call it is assigned to
         self.on_backup: Callable[[Incident], None] = lambda incident: None  # set by the dispatcher
         kinds = model.kinds
@@ -197,10 +198,18 @@ class Fleet:
         if incident.pending == 0:
             self._times["t_clear"][incident.row] = now
             self.model.open_calls -= 1
+        self.free(unit, unit.node if result == _CANCELLED else incident.node)
+
+    def free(self, unit: PatrolUnit, node: int) -> None:
+        """``unit`` is free at ``node`` (after a call, a break or an activity): off duty if its shift
+        has ended (overtime logged), else a meal break it owes, else its next call or home."""
+        now = self.env.now
         unit.set_state(UnitState.returning, now)
-        unit.start_trip(unit.node if result == _CANCELLED else incident.node, now)
-        if unit.off_due is not None:  # its shift has ended: off duty now (overtime logged)
+        unit.start_trip(node, now)
+        if unit.off_due is not None:
             self.go_off(unit)
+            return
+        if self.unavailability is not None and self.unavailability.take_due(unit):
             return
         self.on_free(unit)
 

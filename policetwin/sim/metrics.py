@@ -23,6 +23,7 @@ STAGES = {
 }
 ON_CALL_STATES = ("enroute", "onscene")
 AWAY_STATES = ("enroute", "onscene", "returning")
+UNAVAILABLE_STATES = ("meal_break", "self_initiated")  # on duty, not available for calls
 
 
 def _num(value: float) -> float | None:
@@ -174,13 +175,53 @@ def dispatch_figures(incidents: pd.DataFrame, assignments: pd.DataFrame, units: 
     }
 
 
+def _unit_seconds_before(starts: np.ndarray, ends: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Unit-seconds that the intervals [start, end) cover before each time in ``t`` (vectorised: the
+    intervals started by t less those ended by t, each weighted by how long before t)."""
+    s, e = np.sort(starts), np.sort(ends)
+    cs, ce = np.concatenate([[0.0], np.cumsum(s)]), np.concatenate([[0.0], np.cumsum(e)])
+    ns, ne = np.searchsorted(s, t, side="right"), np.searchsorted(e, t, side="right")
+    return (t * ns - cs[ns]) - (t * ne - ce[ne])
+
+
+def shift_saturation(units: pd.DataFrame, *, n_units: int, spans: list[tuple[float, float]]) -> float | None:
+    """Saturation index (time en route or on scene / time on duty) of ``n_units`` units over the time
+    ``spans`` (e.g. every Monday..Sunday instance of one shift window)."""
+    if not spans or n_units == 0:
+        return None
+    a = np.array([b for b, _ in spans], dtype=float)
+    b = np.array([e for _, e in spans], dtype=float)
+
+    def within(states) -> float:
+        rows = units[units["state"].isin(states)]
+        starts, ends = rows["t_start"].to_numpy(float), rows["t_end"].to_numpy(float)
+        return float((_unit_seconds_before(starts, ends, b) - _unit_seconds_before(starts, ends, a)).sum())
+
+    on_duty = n_units * float((b - a).sum()) - within(("off_shift",))
+    return within(ON_CALL_STATES) / on_duty if on_duty > 0 else None
+
+
 def group_figures(units: pd.DataFrame, *, scenario, unit_group: dict[str, int], overtime_s: dict[str, float],
-                  horizon_s: float) -> dict:  # fmt: skip
+                  horizon_s: float, shift_spans: dict[int, dict[str, list[tuple[float, float]]]] | None = None,
+                  patrol: dict[str, dict] | None = None) -> dict:  # fmt: skip
     """Per unit group (``units.groups``): units, utilisation, saturation index (on-duty time on calls, the
-    "Rule of 60") and overtime; empty without groups."""
+    "Rule of 60") overall and per shift window (``shift_spans``: group -> window -> its spans in the
+    run), time on meal breaks and officer-initiated work, overtime and patrol coverage (``patrol``: group
+    name -> figures); empty without groups."""
     out = {}
     for g, group in enumerate(scenario.units.groups or []):
         mine = [u for u, k in unit_group.items() if k == g]
-        shares = unit_time_shares(units[units["unit_id"].isin(mine)], n_units=len(mine), horizon_s=horizon_s)
-        out[group.name] = {**shares, "overtime_s": float(sum(overtime_s[u] for u in mine))}
+        rows = units[units["unit_id"].isin(mine)]
+        shares = unit_time_shares(rows, n_units=len(mine), horizon_s=horizon_s)
+        span = (rows["t_end"].clip(upper=horizon_s) - rows["t_start"].clip(upper=horizon_s)).to_numpy(float)
+        state = rows["state"]
+        entry = {**shares, "overtime_s": float(sum(overtime_s[u] for u in mine))}
+        for name in UNAVAILABLE_STATES:
+            entry[f"{name}_s"] = float(span[(state == name).to_numpy(dtype=bool)].sum())
+        windows = (shift_spans or {}).get(g) or {}
+        entry["shifts"] = {w: {"saturation_index": shift_saturation(rows, n_units=len(mine), spans=spans)}
+                           for w, spans in windows.items()}  # fmt: skip
+        if patrol and group.name in patrol:
+            entry["patrol"] = patrol[group.name]
+        out[group.name] = entry
     return out

@@ -18,6 +18,7 @@ from policetwin.agents import Incident
 from policetwin.errors import ScenarioError
 from policetwin.maps import RoadNetwork, Router, Snapper
 from policetwin.scenarios.schema import Scenario
+from policetwin.sim.breaks import Unavailability
 from policetwin.sim.callers import callers
 from policetwin.sim.calls import CallCentre
 from policetwin.sim.checks import MapCheck, check_on_map
@@ -28,6 +29,7 @@ from policetwin.sim.districts import polygon_districts, voronoi_districts
 from policetwin.sim.eta import Etas
 from policetwin.sim.fleet import Fleet, make_units
 from policetwin.sim.patrol import TOUR_LEGS, Patrol
+from policetwin.sim.patrol_coverage import PatrolCoverage
 from policetwin.sim.policies import make_policy
 from policetwin.sim.recorder import Recorder
 from policetwin.sim.sensing import covered_nodes, report
@@ -46,6 +48,8 @@ STREAMS = {
     "patrol": 9,
     "patrol-dwell": 10,
     "deterrence": 11,
+    "breaks": 12,
+    "initiated": 13,
 }
 #: Precompute travel-time rows for all call nodes when there are at least this many calls per node.
 WARM_CALLS_PER_NODE = 10
@@ -128,9 +132,16 @@ class PoliceModel(mesa.Model):
         self.demand_weights = check.weights
         self.shifts = Shifts(self, self.fleet)
         self.fleet.go_off = self.shifts.go_off
+        self.patrol_coverage: PatrolCoverage | None = None
         self.patrol = Patrol(self, self.fleet)
+        if self.patrol.waypoints:  # (tours already started are noted when they end or are cut)
+            self.patrol_coverage = PatrolCoverage(self, self.patrol)
         self.fleet.patrol = self.patrol
         self.deterrence = Deterrence(self) if scenario.deterrence is not None else None
+        groups = scenario.units.groups or []
+        unavailable = any(g.meal_break or g.self_initiated for g in groups)
+        self.unavailability = Unavailability(self, self.fleet, self.shifts) if unavailable else None
+        self.fleet.unavailability = self.unavailability
         self._warm_router()
         self._started = False
 

@@ -100,6 +100,8 @@ class Patrol:
         if token != unit.trip_token or unit.state != UnitState.patrol:
             return
         unit.node = unit.tour[-1][1]
+        if self.model.patrol_coverage is not None:
+            self.model.patrol_coverage.driven(unit, self.env.now)
         if self.env.now >= self.model.scenario.duration and not self.model.calls_pending():
             return  # the run is over: patrol no longer keeps the clock going
         self.start(unit)

@@ -42,13 +42,24 @@ def command_section(summary: Mapping) -> str:
     groups = rh.get(summary, "groups")
     if isinstance(groups, Mapping) and groups:
         rows = [[rh.esc(name), rh.fmt_int(rh.get(g, "count")), rh.fmt_share(rh.get(g, "utilisation")),
-                 rh.fmt_share(rh.get(g, "saturation_index")), rh.fmt_duration(rh.get(g, "overtime_s"))]
+                 rh.fmt_share(rh.get(g, "saturation_index")), rh.fmt_duration(rh.get(g, "meal_break_s")),
+                 rh.fmt_duration(rh.get(g, "self_initiated_s")), rh.fmt_duration(rh.get(g, "overtime_s")),
+                 rh.fmt_share(rh.get(g, "patrol", "coverage_mean"))]
                 for name, g in groups.items()]  # fmt: skip
-        parts.append(rh.table(["Group", "Units", "Utilisation", "Saturation index", "Overtime"], rows))
+        parts.append(rh.table(["Group", "Units", "Utilisation", "Saturation index", "Meal breaks",
+                               "Officer-initiated", "Overtime", "Patrol coverage"], rows))  # fmt: skip
+        shifts = [[rh.esc(name), rh.esc(window), rh.fmt_share(rh.get(figures, "saturation_index")),
+                   rh.fmt_share(rh.get(g, "patrol", "shifts", window, "coverage_mean"))]
+                  for name, g in groups.items() if isinstance(rh.get(g, "shifts"), Mapping)
+                  for window, figures in g["shifts"].items()]  # fmt: skip
+        if shifts:
+            parts.append(rh.table(["Group", "Shift", "Saturation index", "Patrol coverage"], shifts))
     body = "".join(p for p in parts if p)
     if not body:
         return ""
     note = ("Outcomes: served (units sent), phone (resolved at triage), duplicate (a further call about a known "
             "incident), abandoned (the caller hung up before a call-taker answered). Saturation index: share of "
-            "the district's unit time spent en route or on scene.")  # fmt: skip
+            "the district's unit time spent en route or on scene (the \"Rule of 60\" keeps it under ~60%). Meal "
+            "breaks and officer-initiated work are on-duty time when units are not available for calls. Patrol "
+            "coverage: the share of the beat's street length a group's patrols drove along in a shift.")  # fmt: skip
     return rh.section("Sense, command and dispatch", f'<div class="tables">{body}</div>', note)

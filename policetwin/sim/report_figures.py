@@ -20,6 +20,7 @@ from policetwin import clock
 from policetwin.sim.report_clock import BAR_WIDTH_MS, clock_axis
 from policetwin.sim.report_tables import (
     BUSY_STATES,
+    UNAVAILABLE_STATES,
     normalise_incidents,
     stage_breakdown,
     utilisation_by_hour,
@@ -206,9 +207,12 @@ def utilisation_figure(
     if table.empty:
         return _empty_figure(title, "no unit data")
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    colours = {"enroute": "#41ab5d", "onscene": "#ef6548", "returning": "#bdbdbd"}
+    colours = {"enroute": "#41ab5d", "onscene": "#ef6548", "returning": "#bdbdbd", "meal_break": "#9e9ac8",
+               "self_initiated": "#6baed6"}  # fmt: skip
     n_hours = len(table)
     for name in BUSY_STATES:
+        if name in UNAVAILABLE_STATES and not table[name].any():
+            continue  # no breaks or officer-initiated work in this run: no empty legend entries
         fig.add_trace(
             go.Bar(
                 x=axis.hour_middles(n_hours),

@@ -18,7 +18,8 @@ from policetwin.sim.recorder import INCIDENT_TIMES
 TIME_COLUMNS = INCIDENT_TIMES
 # (label, start column, end column), defined once in metrics
 STAGES = tuple((name, start, end) for name, (start, end) in metrics.STAGES.items())
-BUSY_STATES = metrics.AWAY_STATES
+UNAVAILABLE_STATES = metrics.UNAVAILABLE_STATES
+BUSY_STATES = (*metrics.AWAY_STATES, *UNAVAILABLE_STATES)
 
 
 #: Stage times added with sensing, the dispatcher desk and turn-out: without them each equals this one.

@@ -27,6 +27,7 @@ from policetwin.sim.checks import MapCheck
 from policetwin.sim.load import queue_growth_warnings
 from policetwin.sim.metrics import dispatch_figures, group_figures, summarise
 from policetwin.sim.model import PoliceModel
+from policetwin.sim.shifts import window_spans
 
 
 @dataclass
@@ -119,6 +120,12 @@ def simulate(
             unit_group={u.name: u.group for u in model.units},
             overtime_s=dict(zip(model.unit_names, model.shifts.overtime_s.tolist(), strict=True)),
             horizon_s=scenario.duration,
+            shift_spans={
+                g: window_spans(group.shift, start=scenario.start, horizon_s=scenario.duration)
+                for g, group in enumerate(scenario.units.groups or [])
+                if group.shift is not None
+            },
+            patrol=model.patrol_coverage.figures() if model.patrol_coverage is not None else None,
         ),
         "prevented_by_presence": len(model.recorder.extra_tables.get("prevented", [])),
         "coverage": coverage_figures(coverage, model.kinds),

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from policetwin.sim.model import PoliceModel
 
 DRAIN_MARGIN_S = 14 * 86400.0
+#: States a unit leaves at once when its shift ends (free, patrolling, or on a meal break).
+_OFF_AT_ONCE = frozenset((UnitState.idle, UnitState.patrol, UnitState.returning, UnitState.meal_break))
 
 
 def duty_windows(shift: Shift, *, start: str, horizon_s: float) -> list[tuple[float, float]]:
@@ -50,6 +52,16 @@ def duty_windows(shift: Shift, *, start: str, horizon_s: float) -> list[tuple[fl
     return [
         (begin + (handover if begin > 0 else 0.0), end) for begin, end in merged if begin + handover < end
     ]
+
+
+def window_spans(shift: Shift, *, start: str, horizon_s: float) -> dict[str, list[tuple[float, float]]]:
+    """Each window of ``shift`` -> the spans it covers within [0, horizon_s] (handover included), for
+    figures per shift (e.g. the saturation index of the night shift)."""
+    out = {}
+    for window in shift.windows:
+        one = shift.model_copy(update={"windows": [window], "handover": 0.0})
+        out[window] = [(a, min(b, horizon_s)) for a, b in duty_windows(one, start=start, horizon_s=horizon_s)]
+    return out
 
 
 class Shifts:
@@ -104,14 +116,16 @@ class Shifts:
         self.fleet.on_free(unit)  # waiting calls first
 
     def _off(self, unit: PatrolUnit, end: float) -> None:
-        if unit.state in (UnitState.idle, UnitState.returning):
+        if unit.state in _OFF_AT_ONCE:
             self.go_off(unit)
         elif unit.state != UnitState.off_shift:
-            unit.off_due = end  # finishes its call first (overtime)
+            unit.off_due = end  # finishes its call (or officer-initiated work) first: overtime
 
     def go_off(self, unit: PatrolUnit) -> None:
         """Off duty now (where it is); overtime if its shift ended earlier."""
         now = self.env.now
+        if self.model.unavailability is not None:
+            self.model.unavailability.off_duty(unit)
         if unit.off_due is not None:
             self.overtime_s[unit.index] += now - unit.off_due
             unit.off_due = None
