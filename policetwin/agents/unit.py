@@ -56,7 +56,8 @@ class PatrolUnit(mesa.Agent):
         self.off_due: float | None = None  # the shift ended while busy: off duty when free (overtime)
         self.tour: list[tuple[int, int, float, float]] = []  # patrol legs: (from, to, depart, arrive)
         self.tour_arrive: list[float] = []
-        self.tour_trees: dict = {}
+        self.tour_paths = None  # patrol: (origin, waypoint) -> the route's nodes and road seconds to each
+        self._path: tuple = ([], [])  # the route of the leg under way (Patrol.path)
         self.tour_step = 0  # hotspot patrol: waypoints visited so far
         self._walk_leg = -1
 
@@ -89,12 +90,12 @@ class PatrolUnit(mesa.Agent):
         self.trip_depart = now if depart is None else depart
         self.trip_rate = rate
         model = self.model
-        if model.leg_from is not None:  # the trip as one leg, for the vectorised ETA bounds
+        if model.cp_node is not None:  # the trip's origin as its one checkpoint, for the ETA bounds
             index = self.index
-            model.leg_from[index, 0] = from_node
-            model.leg_depart[index, 0] = self.trip_depart
-            model.leg_until[index, 0] = _INF
-            model.leg_rate[index] = rate
+            model.cp_node[index, 0] = from_node
+            model.cp_time[index, 0] = self.trip_depart
+            model.cp_time[index, 1:] = _INF
+            model.cp_rate[index] = rate
         self.trip_token += 1
         self._walk = -1
         self._walk_leg = -1

@@ -67,14 +67,8 @@ def _route_nodes(unit: PatrolUnit, t0: float, t1: float) -> list[int]:
     k = bisect.bisect_left(arrive, t0)
     while k < len(legs) and legs[k][2] <= t1:
         origin, dest, depart, end = legs[k]
-        succ, to_dest = unit.tour_trees[dest]
+        route, reached = unit.tour_paths(origin, dest)[:2]
         reach = (min(t1, end) - depart) * unit.trip_rate
-        start_left = to_dest[origin]
-        node, steps = origin, 0
-        while True:
-            nodes.append(node)
-            if node == dest or start_left - to_dest[node] > reach or steps > 100_000:
-                break
-            node, steps = succ[node], steps + 1
+        nodes.extend(route[: bisect.bisect_right(reached, reach) + 1])  # up to the first node not reached
         k += 1
     return nodes

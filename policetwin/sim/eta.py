@@ -59,13 +59,15 @@ class Etas:
         self, row: np.ndarray, candidates: np.ndarray, moving_idx: np.ndarray, now: float, limit: float
     ) -> list[tuple[float, int]]:
         """(lower bound, position in ``candidates``) of the moving units whose bound is below ``limit``,
-        in ascending order: the same bounds as the loop in :meth:`__call__`, from the model's leg arrays
-        in a few array operations (many units on patrol)."""
+        in ascending order, from the model's checkpoint arrays in a few array operations (many units on
+        patrol): ETA >= T(last checkpoint passed -> node) - distance driven since."""
         model = self.model
         movers = candidates[moving_idx]
-        leg = (model.leg_until[movers] > now).argmax(axis=1)  # the leg under way (0: a plain trip)
-        driven = (now - model.leg_depart[movers, leg]).clip(0.0) * model.leg_rate[movers]
-        bound = row[model.leg_from[movers, leg]] - driven
+        times = model.cp_time[movers]
+        last = ((times <= now).sum(axis=1) - 1).clip(0)  # the last checkpoint passed (0: not yet left)
+        rows = np.arange(movers.size)
+        driven = (now - times[rows, last]).clip(0.0) * model.cp_rate[movers]
+        bound = row[model.cp_node[movers, last]] - driven
         keep = (bound < limit).nonzero()[0]
         keep = keep[bound[keep].argsort(kind="stable")]
         return list(zip(bound[keep].tolist(), moving_idx[keep].tolist(), strict=True))
@@ -111,7 +113,7 @@ class Etas:
             # patrolling unit is bounded from the origin of the leg it is on: much tighter). Units are
             # timed exactly in order of their bound until the k-th best exact ETA beats the next bound.
             row = self.router.times_to(node)
-            if model.leg_from is not None and len(moving) >= VECTOR_BOUNDS:
+            if model.cp_node is not None and len(moving) >= VECTOR_BOUNDS:
                 bounds = self._leg_bounds(row, candidates, moving_idx, now, limit)
             else:
                 bounds = []

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 RANDOM_WAYPOINTS = 24
 #: Legs per tour: one event per tour.
 TOUR_LEGS = 8
+#: Checkpoints kept per tour for the ETA bounds (a node every CHECKPOINT_STRIDE along each leg, thinned
+#: evenly if a tour has more): the bound of a patrolling unit is then tight to a few edges.
+CHECKPOINTS = 96
+CHECKPOINT_STRIDE = 3
 
 
 class Patrol:
@@ -58,11 +62,35 @@ class Patrol:
                 if node not in self.trees:
                     self.trees[node] = (model.router.successors_to(node).tolist(),
                                         model.router.times_to(node).astype(float).tolist())  # fmt: skip
+        self._paths: dict[tuple[int, int], tuple[list[int], list[float]]] = {}
+        self._waypoint_set = {int(n) for w in self.waypoints.values() for n in w.tolist()}
         self.patrolling = {u.index for u in model.units if u.group in self.waypoints}
         for index in sorted(self.patrolling):
             unit = model.units[index]
             if unit.state == UnitState.idle:
                 self.start(unit)
+
+    def path(self, origin: int, dest: int) -> tuple[list[int], list[float], np.ndarray, np.ndarray]:
+        """The fastest route from ``origin`` to the waypoint ``dest`` (along its shortest-path tree): its
+        nodes, the road seconds from ``origin`` to each, and every CHECKPOINT_STRIDE-th of both as arrays
+        (checkpoints). Routes between waypoints repeat and are kept; a route from elsewhere (patrol
+        resumed after a call) is built for the tour only."""
+        key = (origin, dest)
+        hit = self._paths.get(key)
+        if hit is not None:
+            return hit
+        succ, to_dest = self.trees[dest]
+        start_left = to_dest[origin]
+        nodes, reached, node = [origin], [0.0], origin
+        while node != dest and len(nodes) <= len(succ):
+            node = succ[node]
+            nodes.append(node)
+            reached.append(start_left - to_dest[node])
+        path = (nodes, reached, np.array(nodes[::CHECKPOINT_STRIDE], dtype=np.int64),
+                np.array(reached[::CHECKPOINT_STRIDE]))  # fmt: skip
+        if origin in self._waypoint_set:
+            self._paths[key] = path
+        return path
 
     def start(self, unit: PatrolUnit) -> None:
         """Begin (or resume) patrol from where the unit is now."""
@@ -73,14 +101,18 @@ class Patrol:
         here = unit.node if unit.state != UnitState.patrol else unit.tour[-1][1]
         legs, t = [], now
         hotspot = unit.group in self.dwell
-        for k in range(TOUR_LEGS):
-            if hotspot:
-                dest = int(waypoints[(unit.tour_step + k) % waypoints.size])
-            else:
-                dest = int(waypoints[self.rng.integers(waypoints.size)])
+        if hotspot:
+            dests = [int(waypoints[(unit.tour_step + k) % waypoints.size]) for k in range(TOUR_LEGS)]
+        else:
+            dests = waypoints[self.rng.integers(waypoints.size, size=TOUR_LEGS)].tolist()
+        cp_nodes, cp_times = [], []
+        for k, dest in enumerate(dests):
             depart = t + (self.dwell[unit.group].next() if hotspot and k > 0 else 0.0)
-            drive = self.trees[dest][1][here] / rate
+            _, reached, nodes_cp, reached_cp = self.path(here, dest)
+            drive = reached[-1] / rate
             legs.append((here, dest, depart, depart + drive))
+            cp_nodes.append(nodes_cp)
+            cp_times.append(depart + reached_cp / rate)
             here, t = dest, depart + drive
         unit.tour_step += TOUR_LEGS
         if unit.state != UnitState.patrol:
@@ -88,11 +120,15 @@ class Patrol:
         unit.start_trip(legs[0][0], now, dest=legs[-1][1], rate=rate)
         unit.tour = legs
         unit.tour_arrive = [leg[3] for leg in legs]
-        model = self.model  # the legs, for the vectorised ETA bounds
-        model.leg_from[unit.index] = [leg[0] for leg in legs]
-        model.leg_depart[unit.index] = [leg[2] for leg in legs]
-        model.leg_until[unit.index] = unit.tour_arrive
-        unit.tour_trees = self.trees
+        nodes, times = np.concatenate(cp_nodes), np.concatenate(cp_times)  # checkpoints, for the ETA bounds
+        if nodes.size > CHECKPOINTS:
+            keep = np.linspace(0, nodes.size - 1, CHECKPOINTS).round().astype(np.int64)
+            nodes, times = nodes[keep], times[keep]
+        model = self.model
+        model.cp_node[unit.index, : nodes.size] = nodes
+        model.cp_time[unit.index, : nodes.size] = times
+        model.cp_time[unit.index, nodes.size :] = np.inf
+        unit.tour_paths = self.path
         token = unit.trip_token
         self.env.timeout(t - now).callbacks.append(lambda _e: self._tour_done(unit, token))
 
@@ -108,8 +144,8 @@ class Patrol:
 
 
 def tour_position(unit: PatrolUnit, now: float) -> tuple[int, float]:
-    """(next node, seconds to it) of a patrolling unit at ``now``: on the leg under way, walked along
-    its waypoint's shortest-path tree; at a waypoint while it dwells there."""
+    """(next node, seconds to it) of a patrolling unit at ``now``: on the leg under way, along its route
+    (:meth:`Patrol.path`, found by bisection); at a waypoint while it dwells there."""
     legs = unit.tour
     k = bisect.bisect_right(unit.tour_arrive, now)
     if k >= len(legs):
@@ -117,15 +153,13 @@ def tour_position(unit: PatrolUnit, now: float) -> tuple[int, float]:
     origin, dest, depart, _ = legs[k]
     if now <= depart:
         return origin, 0.0
-    succ, to_dest = unit.tour_trees[dest]
     if unit._walk_leg != k:
-        unit._walk_leg, unit._walk = k, origin
-    elapsed = (now - depart) * unit.trip_rate
-    start_left = to_dest[origin]
-    node = unit._walk
-    while True:
-        reached = start_left - to_dest[node]
-        if reached >= elapsed or node == dest:
-            unit._walk = node
-            return node, max(reached - elapsed, 0.0) / unit.trip_rate
-        node = succ[node]
+        unit._walk_leg = k
+        unit._path = unit.tour_paths(origin, dest)
+    nodes, reached = unit._path[0], unit._path[1]
+    rate = unit.trip_rate
+    elapsed = (now - depart) * rate
+    i = bisect.bisect_left(reached, elapsed)  # the first node not yet passed
+    if i >= len(nodes):
+        return dest, 0.0
+    return nodes[i], (reached[i] - elapsed) / rate
