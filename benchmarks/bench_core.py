@@ -2,7 +2,7 @@
 setup time and peak memory, on real and synthetic cities with 300 units.
 
 End to end = map load + model setup (demand, routing rows) + simulation + tables + writing the run
-directory (Parquet and JSON; the HTML report is left out). Each city runs in its own process.
+directory (Parquet and JSON; the HTML report and trips.parquet, the replay's routes, are left out). Each city runs in its own process.
 
 Cities: Campo Grande (largest real extract in ../shared/data/osm, skipped if absent), the bundled
 Coquimbo–La Serena, and a synthetic ~20k-node city. Results are printed as a table and written to
@@ -72,7 +72,7 @@ def bench_city(
         "demand": {"rate_per_hour": rate_per_hour, "profile": "default",
                    "hotspots": [{"lon": float(np.median(network.lon)), "lat": float(np.median(network.lat)),
                                  "radius_m": 1500, "weight": 1.0}]},
-        "call_handling": {"takers": 8}, "outputs": {"report": False, "units_log": True},
+        "call_handling": {"takers": 8}, "outputs": {"report": False, "units_log": True, "trips": False},
         **({"dispatch": {"policy": policy}} if policy != "nearest" else {}),
     })  # fmt: skip
     t1 = time.perf_counter()

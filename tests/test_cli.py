@@ -267,7 +267,8 @@ def test_run_writes_the_run_directory(scenario_file: Path, tmp_path: Path) -> No
     assert_clean_exit(result, 0)
     assert "P1" in result.stdout and "run directory" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "assignments.parquet", "incidents.parquet", "report.html", "scenario.yaml", "summary.json", "units.parquet"
+        "assignments.parquet", "incidents.parquet", "nodes.parquet", "report.html", "roads.parquet", "scenario.yaml",
+        "summary.json", "trips.parquet", "units.parquet",
     ]  # fmt: skip
     assert [p.name for p in out.parent.iterdir()] == ["x"]  # the temp directory was renamed, nothing left
 

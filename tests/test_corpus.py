@@ -31,7 +31,16 @@ from policetwin.scenarios import load_scenario, scenario_from_text
 #: The scenario every case edits: block style, every field on its own line (for line-number checks).
 BASE = SMALL
 BASE_SCENARIO = scenario_from_text(BASE, "base.yaml")
-RUN_FILES = {"summary.json", "incidents.parquet", "units.parquet", "assignments.parquet", "scenario.yaml"}
+RUN_FILES = {
+    "summary.json",
+    "incidents.parquet",
+    "units.parquet",
+    "assignments.parquet",
+    "scenario.yaml",
+    "trips.parquet",
+    "nodes.parquet",
+    "roads.parquet",
+}
 #: Seconds a guarded ``run`` (a case that may run away) gets before it counts as hung.
 GUARD_TIMEOUT_S = 30.0
 

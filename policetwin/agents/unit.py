@@ -51,6 +51,8 @@ class PatrolUnit(mesa.Agent):
         self.trip_token = 0  # bumps when a trip is abandoned, so its arrival event is ignored
         self._walk = -1  # last node reached on the current trip home (-1: not walked yet)
         self.assignment = -1  # row of the current assignment in the recorder (-1: none)
+        self.trip_row = -1  # row of the trip under way in the recorder's trip log (-1: none or not logged)
+        self.tour_logged = 0  # patrol: legs of the current tour already noted (coverage, trip log)
         self.group = 0  # index of the unit's group in ``units.groups`` (0 without groups)
         self.capabilities: frozenset[str] = frozenset()
         self.off_due: float | None = None  # the shift ended while busy: off duty when free (overtime)
@@ -64,8 +66,8 @@ class PatrolUnit(mesa.Agent):
     def set_state(self, state: UnitState, now: float, incident_id: int = -1) -> None:
         """Change state, logging the interval that ends now."""
         model, index = self.model, self.index
-        if self.state is _PATROL and model.patrol_coverage is not None:  # the legs driven count for coverage
-            model.patrol_coverage.driven(self, now)
+        if self.state is _PATROL:  # the legs driven count for coverage and the trip log
+            model.patrol.driven(self, now)
         model.recorder.unit_interval(index, self.state, self.since, now, self.incident_id)
         model.unit_available[index] = state in _AVAILABLE
         model.unit_returning[index] = state in _MOVING
@@ -84,6 +86,9 @@ class PatrolUnit(mesa.Agent):
     ) -> None:
         """Remember a new trip: from ``from_node`` (left at ``depart``, default now) to ``dest`` (default
         home) at ``rate`` times the normal speed; its route is derived lazily."""
+        if self.trip_row >= 0:  # the trip logged for replay ends here (arrived, or cut short)
+            self.model.recorder.tr_end[self.trip_row] = now
+            self.trip_row = -1
         self.node = from_node
         self.trip_start = now
         self.trip_dest = self.home_node if dest is None else dest

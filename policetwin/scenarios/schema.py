@@ -180,6 +180,7 @@ class Outputs(Strict):
 
     report: bool = True
     units_log: bool = True
+    trips: bool = True  # trips.parquet (every movement with its route, for replay) and the road network
 
 
 class Scenario(Strict):

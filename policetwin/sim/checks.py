@@ -39,6 +39,10 @@ class MapCheck:
     load: dict = field(default_factory=dict)
 
 
+#: Above this many expected calls, writing trips.parquet (on by default) is worth a warning.
+TRIPS_WARN_CALLS = 200_000
+
+
 def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str) -> MapCheck:
     """All problems and warnings that need the map to be seen, at once."""
     stations = scenario.stations
@@ -92,8 +96,15 @@ def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, 
         check.problems.extend(exc.problems)
     if not check.problems:  # the load needs every station and hotspot on the map
         check.load, warnings = offered_load(scenario, network=network, weights=check.weights,
-                                            station_nodes=nodes, filename=filename)  # fmt: skip
+                                            station_nodes=check.station_nodes, filename=filename)  # fmt: skip
         check.warnings += warnings
+    calls = scenario.demand.rate_per_hour * scenario.duration / 3600.0
+    if scenario.outputs.trips and calls > TRIPS_WARN_CALLS:
+        check.warnings.append(
+            f"{filename}:0: outputs.trips: warning: about {calls:,.0f} calls make about {3 * calls:,.0f} trips: "
+            "rebuilding their routes for trips.parquet adds minutes and gigabytes; set outputs.trips: false "
+            "unless you will replay this run"
+        )
     return check
 
 

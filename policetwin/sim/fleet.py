@@ -18,7 +18,7 @@ import numpy as np
 from policetwin.agents import Incident, PatrolUnit, UnitState
 from policetwin.scenarios.schema import Scenario
 from policetwin.sim.demand import Draws
-from policetwin.sim.recorder import ASSIGNMENT_RESULTS
+from policetwin.sim.recorder import ASSIGNMENT_RESULTS, TRIP_PURPOSES
 
 if TYPE_CHECKING:
     from policetwin.sim.model import PoliceModel
@@ -80,6 +80,7 @@ def make_units(model: PoliceModel) -> list[PatrolUnit]:
     return units
 
 
+_TO_CALL, _RETURN = TRIP_PURPOSES.index("to_call"), TRIP_PURPOSES.index("return")
 _COMPLETED = ASSIGNMENT_RESULTS.index("completed")
 _RELEASED_ON_ARRIVAL = ASSIGNMENT_RESULTS.index("released_on_arrival")
 _PREEMPTED = ASSIGNMENT_RESULTS.index("preempted")
@@ -136,11 +137,17 @@ class Fleet:
         incident.pending += 1
         rec.n_units[row] = incident.sent  # units sent, pre-empted ones included
         origin, offset = unit.position(now)
+        if unit.trip_row >= 0:  # a trip home is cut short: it ends at the next node
+            rec.tr_end[unit.trip_row] = now + offset
+            unit.trip_row = -1
         unit.set_state(UnitState.enroute, now, row)
         multiplier = self._speed[incident.priority]
         unit.start_trip(
             origin, now, dest=incident.node, depart=rolling + offset, rate=self._rate[incident.priority]
         )
+        if rec.log_trips:
+            unit.trip_row = rec.new_trip(index, _TO_CALL, row, origin, incident.node, now + offset, rolling + offset,
+                                         now + turnout + eta_s * multiplier)  # fmt: skip
         out = self._unit_district[index] != self._node_district[incident.node]
         unit.assignment = rec.new_assignment(row, index, now, rolling, out)
         self.serving[index] = incident
@@ -153,6 +160,9 @@ class Fleet:
         unit.node = incident.node
         now = self.env.now
         self.recorder.a_arrive[unit.assignment] = now
+        if unit.trip_row >= 0:
+            self.recorder.tr_end[unit.trip_row] = now
+            unit.trip_row = -1
         if incident.closed:  # the work ended while this unit was on its way: released on arrival
             self._release(unit, incident, result=_RELEASED_ON_ARRIVAL)
             return
@@ -245,7 +255,12 @@ class Fleet:
             self.patrol.start(unit)
             return
         token = unit.trip_token
-        self._after(self.travel_s(unit.node, unit.home_node), lambda _event: self._home(unit, token))
+        travel_s = self.travel_s(unit.node, unit.home_node)
+        if self.recorder.log_trips and unit.node != unit.home_node:
+            now = self.env.now
+            unit.trip_row = self.recorder.new_trip(unit.index, _RETURN, -1, unit.node, unit.home_node, now, now,
+                                                   now + travel_s)  # fmt: skip
+        self._after(travel_s, lambda _event: self._home(unit, token))
 
     def _home(self, unit: PatrolUnit, token: int) -> None:
         if token != unit.trip_token:

@@ -120,7 +120,8 @@ class PoliceModel(mesa.Model):
         reported = report(incidents, scenario, covered_nodes(scenario, self.snapper, sense_rng), sense_rng)
         self.calls: CallBatch = callers(reported, scenario, self.stream("callers"))
         self.open_calls = 0  # calls submitted and not yet cleared (or resolved, or abandoned)
-        self.recorder = Recorder(capacity=len(self.calls) + 16, log_units=scenario.outputs.units_log)
+        self.recorder = Recorder(capacity=len(self.calls) + 16, log_units=scenario.outputs.units_log,
+                                 log_trips=scenario.outputs.trips)  # fmt: skip
         self.etas = Etas(self)
         self.unit_district = self.unit_station  # a unit's district is its station's
         self.node_district = self._districts(filename)

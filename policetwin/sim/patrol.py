@@ -18,6 +18,7 @@ import numpy as np
 
 from policetwin.agents import PatrolUnit, UnitState
 from policetwin.sim.demand import Draws
+from policetwin.sim.recorder import TRIP_PURPOSES
 
 if TYPE_CHECKING:
     from policetwin.sim.fleet import Fleet
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 #: Waypoints sampled per beat for random_beat patrol (their shortest-path trees are kept).
 RANDOM_WAYPOINTS = 24
+_PATROL_TRIP = TRIP_PURPOSES.index("patrol")
 #: Legs per tour: one event per tour.
 TOUR_LEGS = 8
 #: Checkpoints kept per tour for the ETA bounds (a node every CHECKPOINT_STRIDE along each leg, thinned
@@ -119,6 +121,7 @@ class Patrol:
             unit.set_state(UnitState.patrol, now)
         unit.start_trip(legs[0][0], now, dest=legs[-1][1], rate=rate)
         unit.tour = legs
+        unit.tour_logged = 0
         unit.tour_arrive = [leg[3] for leg in legs]
         nodes, times = np.concatenate(cp_nodes), np.concatenate(cp_times)  # checkpoints, for the ETA bounds
         if nodes.size > CHECKPOINTS:
@@ -132,12 +135,34 @@ class Patrol:
         token = unit.trip_token
         self.env.timeout(t - now).callbacks.append(lambda _e: self._tour_done(unit, token))
 
+    def driven(self, unit: PatrolUnit, until: float) -> None:
+        """Note the legs of ``unit``'s tour driven by ``until`` that are not noted yet (whole legs, and the
+        one under way, cut at the next node): for patrol coverage and the trip log (replay)."""
+        coverage, rec = self.model.patrol_coverage, self.model.recorder
+        legs = unit.tour
+        while unit.tour_logged < len(legs):
+            origin, dest, depart, arrive = legs[unit.tour_logged]
+            if depart >= until:
+                return
+            if arrive <= until:
+                nxt, unfinished, end = dest, False, arrive
+            else:
+                nxt, offset = tour_position(unit, until)
+                unfinished, end = offset > 0, until
+            if coverage is not None:
+                coverage.add_leg(unit.group, origin, dest, depart, nxt, unfinished)
+            if rec.log_trips:
+                row = rec.new_trip(unit.index, _PATROL_TRIP, -1, origin, dest, depart, depart, arrive)
+                rec.tr_end[row] = end
+            unit.tour_logged += 1
+            if end < arrive:
+                return  # cut short: the rest of the tour is not driven
+
     def _tour_done(self, unit: PatrolUnit, token: int) -> None:
         if token != unit.trip_token or unit.state != UnitState.patrol:
             return
         unit.node = unit.tour[-1][1]
-        if self.model.patrol_coverage is not None:
-            self.model.patrol_coverage.driven(unit, self.env.now)
+        self.driven(unit, self.env.now)
         if self.env.now >= self.model.scenario.duration and not self.model.calls_pending():
             return  # the run is over: patrol no longer keeps the clock going
         self.start(unit)

@@ -22,7 +22,6 @@ import numpy as np
 from policetwin.sim.shifts import window_spans
 
 if TYPE_CHECKING:
-    from policetwin.agents import PatrolUnit
     from policetwin.sim.model import PoliceModel
     from policetwin.sim.patrol import Patrol
 
@@ -58,25 +57,14 @@ class PatrolCoverage:
             return -1
         return k
 
-    def driven(self, unit: PatrolUnit, until: float) -> None:
-        """Note the legs of ``unit``'s tour driven by ``until`` (whole legs, and the one under way cut at
-        the last node passed)."""
-        if unit.group not in self.spans:
+    def add_leg(self, group: int, origin: int, dest: int, depart: float, stop: int, unfinished: bool) -> None:
+        """A patrol leg of ``group`` left ``origin`` for ``dest`` at ``depart`` and was driven up to the node
+        ``stop`` (``dest`` when whole; without the edge into ``stop`` when ``unfinished``)."""
+        if group not in self.spans:
             return
-        from policetwin.sim.patrol import tour_position
-
-        for origin, dest, depart, arrive in unit.tour:
-            if depart >= until:
-                break
-            k = self._instance(unit.group, depart)
-            if k < 0:
-                continue
-            if arrive <= until:
-                self.legs[(unit.group, k)].add((origin, dest, dest, False))
-            else:  # under way: up to the next node, whose edge is not finished unless the unit is there
-                nxt, offset = tour_position(unit, until)
-                self.legs[(unit.group, k)].add((origin, dest, nxt, offset > 0))
-                break
+        k = self._instance(group, depart)
+        if k >= 0:
+            self.legs[(group, k)].add((origin, dest, stop, unfinished))
 
     def figures(self) -> dict[str, dict]:
         """Per patrolling group: its beat, the beat's street km, and coverage (mean over shift instances,

@@ -23,6 +23,7 @@ INCIDENT_TIMES = ("t_occur", "t_call", "t_answer", "t_ready", "t_desk", "t_decid
 DETECTED_BY = ("citizen", "sensor")
 OUTCOMES = ("served", "phone", "duplicate", "abandoned")
 ASSIGNMENT_RESULTS = ("completed", "preempted", "cancelled", "released_on_arrival")
+TRIP_PURPOSES = ("to_call", "return", "patrol")
 
 
 def _strings(codes: np.ndarray, names) -> pd.api.extensions.ExtensionArray:
@@ -36,7 +37,7 @@ def _strings(codes: np.ndarray, names) -> pd.api.extensions.ExtensionArray:
 class Recorder:
     """Holds the run's event log in memory (about 90 bytes per incident and per unit interval)."""
 
-    def __init__(self, *, capacity: int = 1024, log_units: bool = True) -> None:
+    def __init__(self, *, capacity: int = 1024, log_units: bool = True, log_trips: bool = False) -> None:
         self.n = 0
         self._cap = max(int(capacity), 16)
         self.times = {name: np.full(self._cap, np.nan) for name in INCIDENT_TIMES}
@@ -66,6 +67,14 @@ class Recorder:
         self.u_end = array("d")
         self.u_incident = array("q")
         self.extra_tables: dict[str, list[dict]] = {}
+        self.log_trips = log_trips
+        self.tr_unit = array("i")
+        self.tr_purpose = array("b")
+        self.tr_incident = array("q")
+        self.tr_origin = array("q")
+        self.tr_dest = array("q")
+        self.tr_times = array("d")  # t_start, t_depart, t_arrive (planned) of each trip, in turn
+        self.tr_end = array("d")  # when the trip ended (arrived, or cut short); NaN while under way
 
     def table(self, name: str) -> list[dict]:
         """Rows of an extra table that another module records (written as ``<name>.parquet``)."""
@@ -128,6 +137,19 @@ class Recorder:
         self.a_released.append(np.nan)
         self.a_result.append(-1)
         return len(self.a_unit) - 1
+
+    def new_trip(self, unit: int, purpose: int, incident: int, origin: int, dest: int, t_start: float,
+                 t_depart: float, t_arrive: float) -> int:  # fmt: skip
+        """Log a movement of ``unit`` from ``origin`` to ``dest`` (node indices): it is on this trip from
+        ``t_start``, leaves at ``t_depart`` and would arrive at ``t_arrive``; returns the trip's row."""
+        self.tr_unit.append(unit)
+        self.tr_purpose.append(purpose)
+        self.tr_incident.append(incident)
+        self.tr_origin.append(origin)
+        self.tr_dest.append(dest)
+        self.tr_times.extend((t_start, t_depart, t_arrive))
+        self.tr_end.append(np.nan)
+        return len(self.tr_unit) - 1
 
     def unit_interval(self, unit: int, state: int, t_start: float, t_end: float, incident_id: int) -> None:
         """Log that ``unit`` was in ``state`` from ``t_start`` to ``t_end``."""

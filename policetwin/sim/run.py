@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from policetwin import __version__
 from policetwin.errors import MapError, ScenarioError
@@ -27,6 +28,7 @@ from policetwin.sim.checks import MapCheck
 from policetwin.sim.load import queue_growth_warnings
 from policetwin.sim.metrics import dispatch_figures, group_figures, summarise
 from policetwin.sim.model import PoliceModel
+from policetwin.sim.replay import nodes_frame, roads_frame, trips_table
 from policetwin.sim.shifts import window_spans
 
 
@@ -200,6 +202,16 @@ def write_run_dir(result: RunResult, out_dir: Path, *, overwrite: bool = False) 
         result.incidents.to_parquet(tmp / "incidents.parquet", index=False)
         result.units.to_parquet(tmp / "units.parquet", index=False)
         result.assignments.to_parquet(tmp / "assignments.parquet", index=False)
+        names = [s.name for s in model.scenario.stations]
+        nodes_frame(model.network, model.node_district, names).to_parquet(tmp / "nodes.parquet", index=False)
+        roads_frame(model.network).to_parquet(tmp / "roads.parquet", index=False)
+        if model.scenario.outputs.trips:
+            trips = trips_table(model)
+            pq.write_table(trips, tmp / "trips.parquet")
+            result.summary["trips"] = {
+                "rows": trips.num_rows,
+                "bytes": (tmp / "trips.parquet").stat().st_size,
+            }
         for name, rows in model.recorder.extra_tables.items():  # e.g. crowd.parquet from event modules
             pd.DataFrame(rows).to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "scenario.yaml").write_text(scenario_to_yaml(model.scenario), encoding="utf-8")
