@@ -108,13 +108,19 @@ class Patrol:
         else:
             dests = waypoints[self.rng.integers(waypoints.size, size=TOUR_LEGS)].tolist()
         cp_nodes, cp_times = [], []
+        waypoint_set, trees = self._waypoint_set, self.trees
         for k, dest in enumerate(dests):
             depart = t + (self.dwell[unit.group].next() if hotspot and k > 0 else 0.0)
-            _, reached, nodes_cp, reached_cp = self.path(here, dest)
-            drive = reached[-1] / rate
+            if here in waypoint_set:  # a route between waypoints: kept, with its checkpoints
+                _, reached, nodes_cp, reached_cp = self.path(here, dest)
+                drive = reached[-1] / rate
+                cp_nodes.append(nodes_cp)
+                cp_times.append(depart + reached_cp / rate)
+            else:  # from where a call left the unit: its route is walked only if someone asks (its origin
+                drive = trees[dest][1][here] / rate  # is this leg's checkpoint)
+                cp_nodes.append(np.array([here], dtype=np.int64))
+                cp_times.append(np.array([depart]))
             legs.append((here, dest, depart, depart + drive))
-            cp_nodes.append(nodes_cp)
-            cp_times.append(depart + reached_cp / rate)
             here, t = dest, depart + drive
         unit.tour_step += TOUR_LEGS
         if unit.state != UnitState.patrol:
