@@ -22,7 +22,6 @@ class UnitState(IntEnum):
 
 _AVAILABLE = frozenset((UnitState.idle, UnitState.patrol, UnitState.returning))  # free for a new call
 _MOVING = frozenset((UnitState.patrol, UnitState.returning))  # free and driving: timed from where they are
-_INF = float("inf")
 _IDLE, _PATROL, _ONSCENE = UnitState.idle, UnitState.patrol, UnitState.onscene  # (enum lookups are slow)
 _STILL = UnitState.off_shift  # this state and all after it: standing where the unit is
 
@@ -95,12 +94,8 @@ class PatrolUnit(mesa.Agent):
         self.trip_depart = now if depart is None else depart
         self.trip_rate = rate
         model = self.model
-        if model.cp_node is not None:  # the trip's origin as its one checkpoint, for the ETA bounds
-            index = self.index
-            model.cp_node[index, 0] = from_node
-            model.cp_time[index, 0] = self.trip_depart
-            model.cp_time[index, 1:] = _INF
-            model.cp_rate[index] = rate
+        if model.checkpoints is not None:  # the trip's origin as its one checkpoint, for the ETA bounds
+            model.checkpoints.set_trip(self.index, from_node, self.trip_depart, rate)
         self.trip_token += 1
         self._walk = -1
         self._walk_leg = -1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +24,55 @@ if TYPE_CHECKING:
 _PATROL = UnitState.patrol
 #: From this many moving candidates on, their bounds are computed with array operations.
 VECTOR_BOUNDS = 24
+
+
+class Checkpoints:
+    """Where each unit was on its current trip, as (node, time) pairs: its origin for a plain trip, nodes
+    every few along a patrol tour. The ETA bounds ask, for many units at once, which checkpoint each one
+    passed last: one binary search over all units' checkpoints, kept in one sorted array of keys
+    ``unit * span + time`` (times clipped below ``span / 2``, which only loosens a bound; unused slots
+    hold ``span / 2``)."""
+
+    def __init__(self, n_units: int, *, width: int, horizon_s: float) -> None:
+        self.width = width
+        self.span = float(2.0 ** math.ceil(math.log2(max(horizon_s, 86400.0) * 4.0)))
+        self.pad = self.span / 2.0
+        self.base = np.arange(n_units, dtype=float) * self.span
+        self.node = np.zeros(n_units * width, dtype=np.int64)
+        self.time = np.full(n_units * width, self.pad)
+        self.key = np.repeat(self.base, width) + self.pad
+        self.rate = np.ones(n_units)  # the unit's speed relative to the road's
+
+    def set_trip(self, unit: int, node: int, t: float, rate: float) -> None:
+        """A plain trip: the unit is at ``node`` until ``t``."""
+        at = unit * self.width
+        t = min(t, self.pad - 1.0)
+        self.node[at] = node
+        self.time[at] = t
+        self.key[at] = self.base[unit] + t
+        self.key[at + 1 : at + self.width] = self.base[unit] + self.pad
+        self.rate[unit] = rate
+
+    def set_tour(self, unit: int, nodes: np.ndarray, times: np.ndarray, rate: float) -> None:
+        """A patrol tour: the unit passes ``nodes`` at ``times`` (ascending; thinned evenly to the width)."""
+        if nodes.size > self.width:
+            keep = np.linspace(0, nodes.size - 1, self.width).round().astype(np.int64)
+            nodes, times = nodes[keep], times[keep]
+        at, n = unit * self.width, nodes.size
+        times = np.minimum(times, self.pad - 1.0)
+        self.node[at : at + n] = nodes
+        self.time[at : at + n] = times
+        self.key[at : at + n] = self.base[unit] + times
+        self.key[at + n : at + self.width] = self.base[unit] + self.pad
+        self.rate[unit] = rate
+
+    def bounds(self, row: np.ndarray, units: np.ndarray, now: float) -> np.ndarray:
+        """Lower bounds of the ETAs of ``units`` by ``row`` (times to the call): from the last checkpoint
+        passed, the time from it less the distance driven since (triangle inequality along the route)."""
+        first = units * self.width
+        at = np.maximum(self.key.searchsorted(self.base[units] + now, side="right") - 1, first)
+        driven = (now - self.time[at]).clip(0.0) * self.rate[units]
+        return row[self.node[at]] - driven
 
 
 class Etas:
@@ -57,20 +107,16 @@ class Etas:
 
     def _leg_bounds(
         self, row: np.ndarray, candidates: np.ndarray, moving_idx: np.ndarray, now: float, limit: float
-    ) -> list[tuple[float, int]]:
+    ) -> Iterator[tuple[float, int]]:
         """(lower bound, position in ``candidates``) of the moving units whose bound is below ``limit``,
-        in ascending order, from the model's checkpoint arrays in a few array operations (many units on
-        patrol): ETA >= T(last checkpoint passed -> node) - distance driven since."""
-        model = self.model
-        movers = candidates[moving_idx]
-        times = model.cp_time[movers]
-        last = ((times <= now).sum(axis=1) - 1).clip(0)  # the last checkpoint passed (0: not yet left)
-        rows = np.arange(movers.size)
-        driven = (now - times[rows, last]).clip(0.0) * model.cp_rate[movers]
-        bound = row[model.cp_node[movers, last]] - driven
+        in ascending order, from the model's checkpoints in a few array operations (many units on patrol);
+        made Python numbers a block at a time, as the caller usually stops after a few."""
+        bound = self.model.checkpoints.bounds(row, candidates[moving_idx], now)
         keep = (bound < limit).nonzero()[0]
         keep = keep[bound[keep].argsort(kind="stable")]
-        return list(zip(bound[keep].tolist(), moving_idx[keep].tolist(), strict=True))
+        for at in range(0, keep.size, 16):
+            block = keep[at : at + 16]
+            yield from zip(bound[block].tolist(), moving_idx[block].tolist(), strict=True)
 
     def row_to(self, node: int) -> np.ndarray:
         """Seconds from every node to ``node`` (zeros with instant travel)."""
@@ -113,7 +159,7 @@ class Etas:
             # patrolling unit is bounded from the origin of the leg it is on: much tighter). Units are
             # timed exactly in order of their bound until the k-th best exact ETA beats the next bound.
             row = self.router.times_to(node)
-            if model.cp_node is not None and len(moving) >= VECTOR_BOUNDS:
+            if model.checkpoints is not None and len(moving) >= VECTOR_BOUNDS:
                 bounds = self._leg_bounds(row, candidates, moving_idx, now, limit)
             else:
                 bounds = []

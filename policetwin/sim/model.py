@@ -26,7 +26,7 @@ from policetwin.sim.demand import CallBatch, make_demand
 from policetwin.sim.deterrence import Deterrence
 from policetwin.sim.dispatch import Dispatcher
 from policetwin.sim.districts import polygon_districts, voronoi_districts
-from policetwin.sim.eta import Etas
+from policetwin.sim.eta import Checkpoints, Etas
 from policetwin.sim.fleet import Fleet, make_units
 from policetwin.sim.patrol import CHECKPOINTS, Patrol
 from policetwin.sim.patrol_coverage import PatrolCoverage
@@ -99,14 +99,11 @@ class PoliceModel(mesa.Model):
         n_units = scenario.units.count
         self.unit_available = np.ones(n_units, dtype=bool)
         self.unit_returning = np.zeros(n_units, dtype=bool)
-        # with patrolling groups: checkpoints of every unit's current trip (its origin for a plain trip,
-        # nodes every few along a patrol tour): the node and the time the unit is there (inf: unused), and
-        # the unit's speed relative to the road's. Written by PatrolUnit.start_trip and Patrol.start; the
-        # ETA bounds read them with array operations when many units move (None: no patrol, not written).
+        # with patrolling groups: where each unit was on its current trip, for the ETA bounds (written by
+        # PatrolUnit.start_trip and Patrol.start; None without patrol: nothing written)
         patrols = any(g.idle in ("random_beat", "hotspot") for g in scenario.units.groups or [])
-        self.cp_node = np.zeros((n_units, CHECKPOINTS), dtype=np.int64) if patrols else None
-        self.cp_time = np.full((n_units, CHECKPOINTS), np.inf)
-        self.cp_rate = np.ones(n_units)
+        self.checkpoints = (Checkpoints(n_units, width=CHECKPOINTS, horizon_s=scenario.duration + 30 * 86400.0)
+                            if patrols else None)  # fmt: skip
         self.post_nodes = check.post_nodes  # group index -> snapped post nodes (idle: post)
         self.units = make_units(self)
         self.unit_station = np.array([u.station for u in self.units], dtype=np.int64)

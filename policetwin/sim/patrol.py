@@ -31,7 +31,7 @@ _PATROL_TRIP = TRIP_PURPOSES.index("patrol")
 TOUR_LEGS = 8
 #: Checkpoints kept per tour for the ETA bounds (a node every CHECKPOINT_STRIDE along each leg, thinned
 #: evenly if a tour has more): the bound of a patrolling unit is then tight to a few edges.
-CHECKPOINTS = 96
+CHECKPOINTS = 128
 CHECKPOINT_STRIDE = 3
 
 
@@ -129,14 +129,7 @@ class Patrol:
         unit.tour = legs
         unit.tour_logged = 0
         unit.tour_arrive = [leg[3] for leg in legs]
-        nodes, times = np.concatenate(cp_nodes), np.concatenate(cp_times)  # checkpoints, for the ETA bounds
-        if nodes.size > CHECKPOINTS:
-            keep = np.linspace(0, nodes.size - 1, CHECKPOINTS).round().astype(np.int64)
-            nodes, times = nodes[keep], times[keep]
-        model = self.model
-        model.cp_node[unit.index, : nodes.size] = nodes
-        model.cp_time[unit.index, : nodes.size] = times
-        model.cp_time[unit.index, nodes.size :] = np.inf
+        self.model.checkpoints.set_tour(unit.index, np.concatenate(cp_nodes), np.concatenate(cp_times), rate)
         unit.tour_paths = self.path
         token = unit.trip_token
         self.env.timeout(t - now).callbacks.append(lambda _e: self._tour_done(unit, token))
