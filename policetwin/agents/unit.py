@@ -58,7 +58,7 @@ class PatrolUnit(mesa.Agent):
         self.tour: list[tuple[int, int, float, float]] = []  # patrol legs: (from, to, depart, arrive)
         self.tour_arrive: list[float] = []
         self.tour_paths = None  # patrol: (origin, waypoint) -> the route's nodes and road seconds to each
-        self._path: tuple = ([], [])  # the route of the leg under way (Patrol.path)
+        self._path: tuple | None = None  # the route of the leg under way (Patrol.path), None: walked
         self.tour_step = 0  # hotspot patrol: waypoints visited so far
         self._walk_leg = -1
 

@@ -169,7 +169,8 @@ class Patrol:
 
 def tour_position(unit: PatrolUnit, now: float) -> tuple[int, float]:
     """(next node, seconds to it) of a patrolling unit at ``now``: on the leg under way, along its route
-    (:meth:`Patrol.path`, found by bisection); at a waypoint while it dwells there."""
+    (between waypoints: :meth:`Patrol.path`, found by bisection; from elsewhere: walked along the
+    waypoint's shortest-path tree); at a waypoint while it dwells there."""
     legs = unit.tour
     k = bisect.bisect_right(unit.tour_arrive, now)
     if k >= len(legs):
@@ -179,11 +180,25 @@ def tour_position(unit: PatrolUnit, now: float) -> tuple[int, float]:
         return origin, 0.0
     if unit._walk_leg != k:
         unit._walk_leg = k
-        unit._path = unit.tour_paths(origin, dest)
-    nodes, reached = unit._path[0], unit._path[1]
+        patrol = unit.tour_paths.__self__
+        if origin in patrol._waypoint_set:  # a route between waypoints: kept whole, found by bisection
+            unit._path = patrol.path(origin, dest)
+        else:  # from where a call left the unit: walked along the waypoint's tree only as far as asked
+            unit._path, unit._walk = None, origin
     rate = unit.trip_rate
     elapsed = (now - depart) * rate
-    i = bisect.bisect_left(reached, elapsed)  # the first node not yet passed
+    if unit._path is None:
+        succ, to_dest = unit.tour_paths.__self__.trees[dest]
+        start_left = to_dest[origin]
+        node = unit._walk
+        while True:  # time only moves on: the next question resumes here
+            reached = start_left - to_dest[node]
+            if reached >= elapsed or node == dest:
+                unit._walk = node
+                return node, max(reached - elapsed, 0.0) / rate
+            node = succ[node]
+    nodes, reached_s = unit._path[0], unit._path[1]
+    i = bisect.bisect_left(reached_s, elapsed)  # the first node not yet passed
     if i >= len(nodes):
         return dest, 0.0
-    return nodes[i], (reached[i] - elapsed) / rate
+    return nodes[i], (reached_s[i] - elapsed) / rate
