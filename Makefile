@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint format bench bench-paired clean
+.PHONY: setup run test lint format bench bench-paired clean browser-deps
 
 setup: $(STAMP)
 
@@ -18,7 +18,16 @@ $(STAMP): pyproject.toml constraints.txt
 run: setup
 	$(BIN)/policetwin run --out runs/coquimbo
 
-test: setup
+# the dashboard's browser tests drive headless Chromium (Debian packages; CJK font for the screenshots);
+# installed here when chromedriver is missing (with sudo unless root). Without them those tests skip.
+browser-deps:
+	@command -v chromedriver >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei \
+	  || echo "warning: could not install chromium/chromium-driver: the browser tests will be skipped"; }
+
+test: setup browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q

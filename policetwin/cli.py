@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from policetwin import __version__
+from policetwin.dashboard.cli import dashboard as dashboard_command
 from policetwin.durations import format_duration
 from policetwin.errors import MapError, PoliceTwinError, ScenarioError
 
@@ -36,6 +37,7 @@ maps_app = typer.Typer(
 )
 app.add_typer(maps_app, name="maps")
 app.add_typer(optimize_app, name="optimize")
+app.command("dashboard")(dashboard_command)
 # names and paths are printed as written: no rich markup ("[old]"), emoji codes (":fire:") or highlighting
 out = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
 err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
