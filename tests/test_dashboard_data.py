@@ -284,10 +284,12 @@ def test_kpi_aggregations(tiny: Path):
 def test_per_shift_reads_the_summary_groups():
     summary = {"groups": {"day": {"count": 3, "utilisation": 0.5, "saturation_index": 0.4,
                                   "shifts": {"07:00-15:00": {"saturation_index": 0.45}},
-                                  "patrol": {"shifts": {"07:00-15:00": {"coverage_mean": 0.3}}}}}}  # fmt: skip
+                                  "patrol": {"shifts": {"07:00-15:00": {"coverage_mean": 0.3}}},
+                                  "meal_break_s": 5400.0, "self_initiated_s": 600.0, "overtime_s": 120.0}}}  # fmt: skip
     frame = kpis.per_shift(summary)
     assert frame.iloc[0].to_dict() == {"group": "day", "window": "07:00-15:00", "units": 3, "utilisation": 0.5,
-                                       "saturation_index": 0.45, "coverage": 0.3}  # fmt: skip
+                                       "saturation_index": 0.45, "coverage": 0.3, "meal_break_s": 5400.0,
+                                       "self_initiated_s": 600.0, "overtime_s": 120.0}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- compare

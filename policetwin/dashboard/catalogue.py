@@ -269,6 +269,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "kpi.col_units": {"en": "Units", "zh": "警力"},
     "kpi.col_util": {"en": "Utilisation", "zh": "利用率"},
     "kpi.col_coverage": {"en": "Patrol coverage", "zh": "巡逻覆盖率"},
+    "kpi.col_meal": {"en": "Meal breaks (group)", "zh": "用餐休息（全组）"},
+    "kpi.col_self": {"en": "Officer-initiated (group)", "zh": "主动执法（全组）"},
+    "kpi.col_overtime": {"en": "Overtime (group)", "zh": "加班（全组）"},
     "kpi.no_groups": {
         "en": "This scenario has no unit groups with shifts: all units are on duty all day.",
         "zh": "此场景没有带班次的警力编组：所有警力全天在岗。",

@@ -203,7 +203,8 @@ def per_watch(
 
 def per_shift(summary: dict) -> pd.DataFrame:
     """Per unit group and shift window (summary.json ``groups``): units, utilisation, saturation index
-    of the window, patrol coverage."""
+    of the window, patrol coverage, and the group's time on meal breaks, officer-initiated work and
+    overtime over the run."""
     rows = []
     for name, g in (summary.get("groups") or {}).items():
         if not isinstance(g, dict):
@@ -220,6 +221,9 @@ def per_shift(summary: dict) -> pd.DataFrame:
                     "utilisation": g.get("utilisation"),
                     "saturation_index": (w or {}).get("saturation_index", g.get("saturation_index")),
                     "coverage": cov,
+                    "meal_break_s": g.get("meal_break_s"),
+                    "self_initiated_s": g.get("self_initiated_s"),
+                    "overtime_s": g.get("overtime_s"),
                 }
             )
     return pd.DataFrame(rows)

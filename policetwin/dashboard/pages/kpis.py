@@ -109,11 +109,13 @@ def content(run: RunData, lang: str) -> list:
     if len(shifts):
         shift_rows = [
             [str(r["group"]), str(r["window"]) or "-", fmt_count(r["units"]), fmt_share(r["utilisation"]),
-             fmt_share(r["saturation_index"]), fmt_share(r["coverage"])]
+             fmt_share(r["saturation_index"]), fmt_share(r["coverage"]), fmt_duration(r["meal_break_s"], lang),
+             fmt_duration(r["self_initiated_s"], lang), fmt_duration(r["overtime_s"], lang)]
             for _, r in shifts.iterrows()
         ]  # fmt: skip
         shift_head = [t(k, lang) for k in ("kpi.group", "kpi.window", "kpi.col_units", "kpi.col_util",
-                                           "kpi.col_sat", "kpi.col_coverage")]  # fmt: skip
+                                           "kpi.col_sat", "kpi.col_coverage", "kpi.col_meal", "kpi.col_self",
+                                           "kpi.col_overtime")]  # fmt: skip
         shift_block = _table(shift_head, shift_rows, "kpi-shift-table")
     else:
         shift_block = html.Div(t("kpi.no_groups", lang), className="pt-note")
