@@ -44,14 +44,19 @@ def dashboard(
     run_dirs: Annotated[
         list[Path] | None,
         typer.Argument(
-            metavar="[RUN_OR_SWEEP_DIRS]...", help="Run directories, or directories holding runs."
+            metavar="[DIR]...", help="Run directories, or directories holding runs (default: --runs-dir)."
         ),
     ] = None,
     host: Annotated[
-        str, typer.Option("--host", help="Address to bind (a non-loopback one is warned about).")
+        str,
+        typer.Option("--host", metavar="ADDR", help="Address to bind (a non-loopback one is warned about)."),
     ] = ("127.0.0.1"),
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to serve on.")] = 8050,
-    lang: Annotated[str, typer.Option("--lang", help="Language of the pages: en or zh.")] = "en",
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", min=1, max=65535, help="Port to serve on.")
+    ] = 8050,
+    lang: Annotated[
+        str, typer.Option("--lang", metavar="en|zh", help="Language of the pages: en or zh.")
+    ] = "en",
     runs_dir: Annotated[
         Path,
         typer.Option("--runs-dir", metavar="DIR", help="Where the Run page writes new runs (also listed)."),
