@@ -108,11 +108,11 @@ class Patrol:
         else:
             dests = waypoints[self.rng.integers(waypoints.size, size=TOUR_LEGS)].tolist()
         cp_nodes, cp_times = [], []
-        waypoint_set, trees = self._waypoint_set, self.trees
+        waypoint_set, trees, paths = self._waypoint_set, self.trees, self._paths
         for k, dest in enumerate(dests):
             depart = t + (self.dwell[unit.group].next() if hotspot and k > 0 else 0.0)
             if here in waypoint_set:  # a route between waypoints: kept, with its checkpoints
-                _, reached, nodes_cp, reached_cp = self.path(here, dest)
+                _, reached, nodes_cp, reached_cp = paths.get((here, dest)) or self.path(here, dest)
                 drive = reached[-1] / rate
                 cp_nodes.append(nodes_cp)
                 cp_times.append(depart + reached_cp / rate)
@@ -139,6 +139,7 @@ class Patrol:
         one under way, cut at the next node): for patrol coverage and the trip log (replay)."""
         coverage, rec = self.model.patrol_coverage, self.model.recorder
         legs = unit.tour
+        seen, seen_until = None, -1.0  # the coverage set of the shift instance under way, and its end
         while unit.tour_logged < len(legs):
             origin, dest, depart, arrive = legs[unit.tour_logged]
             if depart >= until:
@@ -149,7 +150,10 @@ class Patrol:
                 nxt, offset = tour_position(unit, until)
                 unfinished, end = offset > 0, until
             if coverage is not None:
-                coverage.add_leg(unit.group, origin, dest, depart, nxt, unfinished)
+                if depart >= seen_until:
+                    seen, seen_until = coverage.legs_at(unit.group, depart)
+                if seen is not None:
+                    seen.add((origin, dest, nxt, unfinished))
             if rec.log_trips:
                 row = rec.new_trip(unit.index, _PATROL_TRIP, -1, origin, dest, depart, depart, arrive)
                 rec.tr_end[row] = end

@@ -50,21 +50,22 @@ class PatrolCoverage:
         self._starts = {g: [s[0] for s in spans] for g, spans in self.spans.items()}
         self.legs: dict[tuple[int, int], set[tuple[int, int, int, bool]]] = defaultdict(set)
 
-    def _instance(self, group: int, t: float) -> int:
-        """The shift instance of ``group`` under way at ``t`` (-1: none, e.g. after the run's end)."""
-        k = bisect.bisect_right(self._starts[group], t) - 1
-        if k < 0 or t >= self.spans[group][k][1]:
-            return -1
-        return k
-
-    def add_leg(self, group: int, origin: int, dest: int, depart: float, stop: int, unfinished: bool) -> None:
-        """A patrol leg of ``group`` left ``origin`` for ``dest`` at ``depart`` and was driven up to the node
-        ``stop`` (``dest`` when whole; without the edge into ``stop`` when ``unfinished``)."""
-        if group not in self.spans:
-            return
-        k = self._instance(group, depart)
-        if k >= 0:
-            self.legs[(group, k)].add((origin, dest, stop, unfinished))
+    def legs_at(self, group: int, t: float) -> tuple[set | None, float]:
+        """Where to note the legs of ``group`` that start at ``t``: the set of its shift instance under way
+        (legs as ``(origin, dest, stop, unfinished)``: driven from ``origin`` towards ``dest`` up to the
+        node ``stop``, without the edge into it when unfinished) and until when that holds (None: no
+        instance, e.g. after the run's end, until the next one starts)."""
+        starts = self._starts.get(group)
+        if starts is None:
+            return None, float("inf")
+        k = bisect.bisect_right(starts, t) - 1
+        if k < 0:
+            return None, starts[0] if starts else float("inf")
+        end = self.spans[group][k][1]
+        following = starts[k + 1] if k + 1 < len(starts) else float("inf")
+        if t >= end:
+            return None, following
+        return self.legs[(group, k)], min(end, following)
 
     def figures(self) -> dict[str, dict]:
         """Per patrolling group: its beat, the beat's street km, and coverage (mean over shift instances,
