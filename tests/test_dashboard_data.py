@@ -126,7 +126,10 @@ def make_run(path: Path, *, name: str = "tiny", response_scale: float = 1.0) -> 
                     "within_target": 1.0},
         "units": {"count": 2, "utilisation": 0.3, "saturation_index": 0.25},
         "queue": {"p_wait_for_unit": 0.0, "max_waiting": 0},
-        "dispatch": {"districts": {"S": {"units": 2, "calls": 1, "saturation_index": 0.2}}},
+        "dispatch": {"districts": {"S": {"units": 2, "calls": 1, "saturation_index": 0.2}}, "units_sent": 2,
+                     "preemptions": 1, "backup_units_requested": 0, "out_of_district_share": 0.5,
+                     "mutual_aid_share": None, "capabilities": {"k9": {"calls": 1, "mean_wait_for_unit_s": 30.0}}},
+        "outcomes": {"served": {"count": 2, "share": 1.0}, "phone": {"count": 0, "share": 0.0}},
         "groups": {}, "engine": {"end_s": 7200.0},
         "files": ["assignments.parquet", "incidents.parquet", "nodes.parquet", "roads.parquet", "scenario.yaml",
                   "summary.json", "trips.parquet", "units.parquet"],
@@ -290,6 +293,27 @@ def test_per_shift_reads_the_summary_groups():
     assert frame.iloc[0].to_dict() == {"group": "day", "window": "07:00-15:00", "units": 3, "utilisation": 0.5,
                                        "saturation_index": 0.45, "coverage": 0.3, "meal_break_s": 5400.0,
                                        "self_initiated_s": 600.0, "overtime_s": 120.0}  # fmt: skip
+
+
+def test_dispatch_figures_come_from_the_summary(tiny: Path):
+    from policetwin.dashboard.pages import kpis as kpi_page
+    from policetwin.dashboard.rundata import open_run
+
+    run = open_run(tiny)
+    rows, dispatch = kpis.dispatch_rows(run.summary)
+    assert rows == [("served", 2, 1.0), ("phone", 0, 0.0)] and dispatch["preemptions"] == 1
+    assert kpis.dispatch_rows({}) == ([], {})  # a run from before these figures: nothing shown
+
+    def texts(node) -> list[str]:
+        if isinstance(node, str):
+            return [node]
+        kids = getattr(node, "children", None)
+        return [x for k in (kids if isinstance(kids, list) else [kids]) if k is not None for x in texts(k)]
+
+    for lang, served, preempt in (("en", "served", "Pre-emptions"), ("zh", "已出警", "改派（抢占）次数")):
+        shown = [x for part in kpi_page.content(run, lang) for x in texts(part)]
+        assert served in shown and preempt in shown and "50.0%" in shown
+        assert any(x.startswith("30") for x in shown)  # the k9 wait, 30 s
 
 
 # ----------------------------------------------------------------------------- compare

@@ -227,3 +227,18 @@ def per_shift(summary: dict) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+#: Outcomes in the order the report gives them (summary.json ``outcomes``).
+OUTCOMES = ("served", "phone", "duplicate", "abandoned")
+
+
+def dispatch_rows(summary: dict) -> tuple[list[tuple[str, int | None, float | None]], dict]:
+    """How calls ended (outcome, count, share; from ``outcomes``) and what dispatch did (``dispatch``:
+    units sent, pre-emptions, backup units, out-of-district and mutual-aid shares, capability waits);
+    empty for runs that predate these figures."""
+    outcomes = summary.get("outcomes") if isinstance(summary.get("outcomes"), dict) else {}
+    rows = [(name, (outcomes.get(name) or {}).get("count"), (outcomes.get(name) or {}).get("share"))
+            for name in OUTCOMES if name in outcomes]  # fmt: skip
+    dispatch = summary.get("dispatch") if isinstance(summary.get("dispatch"), dict) else {}
+    return rows, dispatch

@@ -119,10 +119,31 @@ def content(run: RunData, lang: str) -> list:
         shift_block = _table(shift_head, shift_rows, "kpi-shift-table")
     else:
         shift_block = html.Div(t("kpi.no_groups", lang), className="pt-note")
+    outcome_rows, dispatch = kpis.dispatch_rows(s)
+    command: list = []
+    if outcome_rows:
+        command.append(_table(
+            [t(k, lang) for k in ("kpi.outcome", "kpi.col_calls", "kpi.col_share")],
+            [[t(f"outcome.{name}", lang), fmt_count(n), fmt_share(share)] for name, n, share in outcome_rows],
+            "kpi-outcome-table",
+        ))  # fmt: skip
+    if dispatch:
+        figures_rows = [
+            [t("kpi.units_sent", lang), fmt_count(dispatch.get("units_sent"))],
+            [t("kpi.preemptions", lang), fmt_count(dispatch.get("preemptions"))],
+            [t("kpi.backup", lang), fmt_count(dispatch.get("backup_units_requested"))],
+            [t("kpi.out_of_district", lang), fmt_share(dispatch.get("out_of_district_share"))],
+            [t("kpi.mutual_aid", lang), fmt_share(dispatch.get("mutual_aid_share"))],
+        ]
+        for cap, v in (dispatch.get("capabilities") or {}).items():
+            figures_rows.append([t("kpi.capability_wait", lang, cap=str(cap)),
+                                 fmt_duration((v or {}).get("mean_wait_for_unit_s"), lang)])  # fmt: skip
+        command.append(_table([t("kpi.dispatch", lang), ""], figures_rows, "kpi-dispatch-table"))
     return [
         html.Div(headline, className="pt-headline", id="kpi-headline"),
         html.Div(t("kpi.aggregated", lang, n=f"{agg['n_calls']:,}"), className="pt-note"),
         html.Div(graphs, className="pt-grid"),
+        *([html.H3(t("kpi.command", lang)), html.Div(command, className="pt-tables")] if command else []),
         html.H3(t("kpi.districts", lang)),
         _table(district_head, district_rows, "kpi-district-table"),
         html.H3(t("kpi.shifts", lang)),
