@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -112,17 +113,14 @@ class PatrolCoverage:
         return out
 
     def _segments(self, leg: tuple[int, int, int, bool], segment: dict[int, int], n_nodes: int) -> list[int]:
-        """Beat segments finished on a leg: from its origin along the route to ``dest``, up to ``stop``
-        (without the last edge when that edge was not finished)."""
+        """Beat segments finished on a leg: along its route (:meth:`Patrol.path`) from its origin up to
+        ``stop`` (without the edge into ``stop`` when that edge was not finished)."""
         origin, dest, stop, unfinished = leg
-        succ = self.patrol.trees[dest][0]
-        out, node = [], origin
-        while node != stop and node != dest:
-            nxt = succ[node]
-            if nxt < 0 or (nxt == stop and unfinished):
-                break
+        nodes = self.patrol.path(origin, dest)[0]
+        last = nodes.index(stop) if stop in nodes else len(nodes) - 1
+        out = []
+        for node, nxt in pairwise(nodes[: last + 1 - unfinished]):
             key = min(node, nxt) * n_nodes + max(node, nxt)
             if key in segment:
                 out.append(segment[key])
-            node = nxt
         return out
