@@ -20,6 +20,7 @@ from policetwin import __version__
 from policetwin.dashboard.cli import dashboard as dashboard_command
 from policetwin.durations import format_duration
 from policetwin.errors import MapError, PoliceTwinError, ScenarioError
+from policetwin.experiments.sweep_cli import query_command, report_command, sweep_command
 
 # rich_markup_mode=None: plain click help ("-q, --quiet  No progress bar."), not "--quiet <bool>"
 app = typer.Typer(
@@ -38,6 +39,9 @@ maps_app = typer.Typer(
 app.add_typer(maps_app, name="maps")
 app.add_typer(optimize_app, name="optimize")
 app.command("dashboard")(dashboard_command)
+app.command("sweep")(sweep_command)
+app.command("query")(query_command)
+app.command("report")(report_command)
 # names and paths are printed as written: no rich markup ("[old]"), emoji codes (":fire:") or highlighting
 out = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
 err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
