@@ -41,15 +41,20 @@ def test_a_patrolling_unit_is_always_on_its_route(grid_city):
     router = Router(grid_city.n_nodes, grid_city.edge_u, grid_city.edge_v, grid_city.travel_times_s())
     unit = model.units[0]
     assert unit.state == UnitState.patrol
-    checked = 0
+    checked = joining = 0
     for k in range(1, 400):
         now = k * 7.3
         model.env.run(until=now)
         if unit.state != UnitState.patrol:
             continue
-        node, offset = tour_position(unit, now)
-        leg = next(leg for leg in unit.tour if leg[3] >= now)
-        origin, dest, depart, _ = leg
+        node, offset = unit.position(now)
+        if unit.tour.on:  # on its tour: the leg under way
+            leg = next(leg for leg in unit.tour.legs() if leg[3] >= now)
+            origin, dest, depart, _ = leg
+            assert (node, offset) == tour_position(unit, now)
+        else:  # driving back to its tour after a call
+            origin, dest, depart = unit.node, unit.trip_dest, unit.trip_depart
+            joining += 1
         path = router.path_nodes(origin, dest).tolist()
         assert node in path  # on the route of the leg under way
         if now > depart:  # arrives at that node at the time the route says (patrol speed)
@@ -58,6 +63,7 @@ def test_a_patrolling_unit_is_always_on_its_route(grid_city):
             assert depart + along / rate == pytest.approx(now + offset, abs=1e-3)  # float32 rows
         checked += 1
     assert checked > 100
+    assert joining > 0  # also while driving back to the tour
 
 
 class ExactEtas:
@@ -109,8 +115,9 @@ def test_hotspot_patrol_visits_the_top_demand_nodes_in_turn(grid_city):
     beat = np.flatnonzero(model.node_district == 0)
     top = beat[np.argsort(-model.demand_weights[beat], kind="stable")[:5]]
     assert model.patrol.waypoints[0].tolist() == top.tolist()
-    legs = unit.tour
-    assert [leg[1] for leg in legs] == [int(top[k % 5]) for k in range(len(legs))]
+    legs = unit.tour.legs()
+    visits = [legs[0][0]] + [leg[1] for leg in legs]
+    assert visits == [int(top[k % 5]) for k in range(len(legs) + 1)]
     dwell = [legs[k][2] - legs[k - 1][3] for k in range(1, len(legs))]
     assert dwell == pytest.approx([600.0] * (len(legs) - 1))  # the default 10 min at each
 
@@ -178,3 +185,39 @@ def test_deterrence_off_by_default_changes_nothing(line_network):
     sc = deterrence_scenario(1.0).model_copy(update={"deterrence": None})
     incidents, _, _, model = run_calls(sc, line_network, [(100, 0, 2, 60)])
     assert len(incidents) == 1 and model.deterrence is None
+
+
+def test_patrol_coverage_equals_walking_every_leg(grid_city):
+    """The coverage figures (all routes walked at once, in array steps) equal walking each noted leg in
+    Python along its waypoint's tree, segment by segment, on a day with calls cutting tours short."""
+    from itertools import pairwise
+
+    model = PoliceModel(patrol_scenario(grid_city, "random_beat", rate_per_hour=8, duration="30h"),
+                        network=grid_city)  # fmt: skip
+    model.run()
+    coverage, network = model.patrol_coverage, grid_city
+    n = network.n_nodes
+    cuts = np.frombuffer(coverage.cuts[0], dtype=np.int64).reshape(-1, 5)
+    assert len(cuts) > 10 and any(cuts[:, 4])  # legs cut short, some mid-edge
+    beat = model.node_district == 0
+    u, v = network.edge_u.astype(np.int64), network.edge_v.astype(np.int64)
+    inside = beat[u] & beat[v]
+    length = {}
+    for a, b, m in zip(
+        u[inside].tolist(), v[inside].tolist(), network.length_m[inside].tolist(), strict=True
+    ):
+        length.setdefault((min(a, b), max(a, b)), m)
+    shares = []
+    for k in range(len(coverage.spans[0])):
+        legs = [(o, d, d, 0) for o, d in (divmod(c, n) for c in coverage.legs.get((0, k), ()))]
+        legs += [tuple(r[1:]) for r in cuts.tolist() if r[0] == k]
+        passed = set()
+        for origin, dest, stop, unfinished in legs:
+            route = model.patrol.path(origin, dest)[0]
+            route = route[: route.index(stop) + 1 - unfinished]
+            passed |= {(min(a, b), max(a, b)) for a, b in pairwise(route)} & length.keys()
+        shares.append(sum(length[s] for s in passed) / sum(length.values()))
+    figures = coverage.figures()["p"]
+    assert len(shares) == 2  # two days
+    assert figures["coverage_mean"] == pytest.approx(np.mean(shares), rel=1e-12)
+    assert 0.05 < figures["coverage_mean"] < 1.0

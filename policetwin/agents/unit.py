@@ -51,16 +51,10 @@ class PatrolUnit(mesa.Agent):
         self._walk = -1  # last node reached on the current trip home (-1: not walked yet)
         self.assignment = -1  # row of the current assignment in the recorder (-1: none)
         self.trip_row = -1  # row of the trip under way in the recorder's trip log (-1: none or not logged)
-        self.tour_logged = 0  # patrol: legs of the current tour already noted (coverage, trip log)
         self.group = 0  # index of the unit's group in ``units.groups`` (0 without groups)
         self.capabilities: frozenset[str] = frozenset()
         self.off_due: float | None = None  # the shift ended while busy: off duty when free (overtime)
-        self.tour: list[tuple[int, int, float, float]] = []  # patrol legs: (from, to, depart, arrive)
-        self.tour_arrive: list[float] = []
-        self.tour_paths = None  # patrol: (origin, waypoint) -> the route's nodes and road seconds to each
-        self._path: tuple | None = None  # the route of the leg under way (Patrol.path), None: walked
-        self.tour_step = 0  # hotspot patrol: waypoints visited so far
-        self._walk_leg = -1
+        self.tour = None  # patrol: the current tour (policetwin.sim.patrol.Tour)
 
     def set_state(self, state: UnitState, now: float, incident_id: int = -1) -> None:
         """Change state, logging the interval that ends now."""
@@ -98,7 +92,6 @@ class PatrolUnit(mesa.Agent):
             model.checkpoints.set_trip(self.index, from_node, self.trip_depart, rate)
         self.trip_token += 1
         self._walk = -1
-        self._walk_leg = -1
 
     def position(self, now: float) -> tuple[int, float]:
         """(next node, seconds to reach it) at time ``now``: where the unit could be sent from.
@@ -111,7 +104,7 @@ class PatrolUnit(mesa.Agent):
         state = self.state
         if state is _IDLE:
             return self.home_node, 0.0
-        if state is _PATROL:
+        if state is _PATROL and self.tour.on:
             from policetwin.sim.patrol import tour_position
 
             return tour_position(self, now)
@@ -123,7 +116,7 @@ class PatrolUnit(mesa.Agent):
         if router is None:  # instant travel
             return self.trip_dest, 0.0
         dest = self.trip_dest
-        succ, to_dest = router.tree_to(dest)
+        succ, to_dest = router.tree_to(dest) if state is not _PATROL else self.model.patrol.trees[dest]
         if self._walk < 0:  # first question about this trip: start at its origin
             self._walk = self.node
         elapsed = (now - self.trip_depart) * self.trip_rate

@@ -12,8 +12,9 @@ Prevented calls are never silently dropped: they are counted (``summary.json``:
 
 from __future__ import annotations
 
-import bisect
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from policetwin.agents import PatrolUnit, UnitState
 
@@ -52,23 +53,23 @@ class Deterrence:
             if unit.state == UnitState.idle and unit.since <= now:  # waiting at its post
                 if (x[unit.home_node] - cx) ** 2 + (y[unit.home_node] - cy) ** 2 <= r2:
                     return unit
-            elif unit.state == UnitState.patrol and any(
-                (x[n] - cx) ** 2 + (y[n] - cy) ** 2 <= r2
-                for n in _route_nodes(unit, max(since, unit.since), now)
-            ):
-                return unit
+            elif unit.state == UnitState.patrol:
+                route = _route_nodes(unit, max(since, unit.since), now)
+                if bool(np.any((x[route] - cx) ** 2 + (y[route] - cy) ** 2 <= r2)):
+                    return unit
         return None
 
 
-def _route_nodes(unit: PatrolUnit, t0: float, t1: float) -> list[int]:
-    """Nodes the patrolling unit passed between ``t0`` and ``t1`` (stateless: from each leg's origin)."""
-    nodes = []
-    legs, arrive = unit.tour, unit.tour_arrive
-    k = bisect.bisect_left(arrive, t0)
-    while k < len(legs) and legs[k][2] <= t1:
-        origin, dest, depart, end = legs[k]
-        route, reached = unit.tour_paths(origin, dest)[:2]
-        reach = (min(t1, end) - depart) * unit.trip_rate
-        nodes.extend(route[: bisect.bisect_right(reached, reach) + 1])  # up to the first node not reached
-        k += 1
-    return nodes
+def _route_nodes(unit: PatrolUnit, t0: float, t1: float) -> np.ndarray:
+    """Nodes the patrolling unit passed between ``t0`` and ``t1`` since it last joined its tour (or on
+    its drive back to it), from the last one passed before ``t0`` up to the first one not yet reached."""
+    tour = unit.tour
+    if tour.on:
+        nodes, times = tour.nodes, tour.times + tour.t0
+        joined = int(tour.slot[tour.joined])
+    else:
+        route, reached = unit.model.patrol.path(unit.node, unit.trip_dest)
+        nodes, times = np.asarray(route), unit.trip_depart + np.asarray(reached) / unit.trip_rate
+        joined = 0
+    first = max(int(times.searchsorted(t0, side="right")) - 1, joined)
+    return nodes[first : int(times.searchsorted(t1, side="right")) + 1]

@@ -8,7 +8,6 @@ one-way streets), cached, or bounded by the best idle unit when only the k neare
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import math
 from collections.abc import Iterator
@@ -22,19 +21,27 @@ if TYPE_CHECKING:
     from policetwin.sim.model import PoliceModel
 
 _PATROL = UnitState.patrol
+#: Steps a touring unit's cursor moves by itself before a binary search finds its checkpoint instead.
+CURSOR_STEPS = 4
 #: From this many moving candidates on, their bounds are computed with array operations.
 VECTOR_BOUNDS = 24
 
 
 class Checkpoints:
-    """Where each unit was on its current trip, as (node, time) pairs: its origin for a plain trip, nodes
-    every few along a patrol tour. The ETA bounds ask, for many units at once, which checkpoint each one
-    passed last: one binary search over all units' checkpoints, kept in one sorted array of keys
-    ``unit * span + time`` (times clipped below ``span / 2``, which only loosens a bound; unused slots
-    hold ``span / 2``)."""
+    """Where each moving unit is, for the ETA code, which asks for many units at once.
+
+    A unit on a plain trip has one checkpoint: the node it left and when (:meth:`set_trip`), which
+    gives a lower bound of its ETA (:meth:`bounds`). A unit on a patrol tour has the tour's whole route
+    (:meth:`set_tour`): every node and when the unit passes it, so its ETA is exact (:meth:`etas`): the
+    next node and when the unit gets there. Which checkpoint each touring unit passed last is one binary
+    search over all tours' checkpoints, kept in one sorted array of keys ``unit * span + time`` (a
+    tour's times are on its own clock, started at ``t0`` on the run's; times are clipped below
+    ``span / 2`` and unused slots hold ``span / 2``; keys round times to ~1e-5 s on year-long runs).
+    """
 
     def __init__(self, n_units: int, *, width: int, horizon_s: float) -> None:
         self.width = width
+        self.horizon_s = horizon_s
         self.span = float(2.0 ** math.ceil(math.log2(max(horizon_s, 86400.0) * 4.0)))
         self.pad = self.span / 2.0
         self.base = np.arange(n_units, dtype=float) * self.span
@@ -42,37 +49,68 @@ class Checkpoints:
         self.time = np.full(n_units * width, self.pad)
         self.key = np.repeat(self.base, width) + self.pad
         self.rate = np.ones(n_units)  # the unit's speed relative to the road's
+        self.t0 = np.zeros(n_units)  # when the unit's tour clock started (on the run's)
+        self.query = self.base.copy()  # base - t0: the key of time t on the unit's tour is query + t
+        self.exact = np.zeros(n_units, dtype=bool)  # on a patrol tour (else on a plain trip)
+        self.trip_node = np.zeros(n_units, dtype=np.int64)  # plain trip: the node left, and when
+        self.trip_time = np.zeros(n_units)
+        self.cursor = np.zeros(n_units, dtype=np.int64)  # touring: the slot passed last, when last asked
+        self._held: list[np.ndarray | None] = [None] * n_units  # the tour route in the unit's slots
 
     def set_trip(self, unit: int, node: int, t: float, rate: float) -> None:
         """A plain trip: the unit is at ``node`` until ``t``."""
-        at = unit * self.width
-        t = min(t, self.pad - 1.0)
-        self.node[at] = node
-        self.time[at] = t
-        self.key[at] = self.base[unit] + t
-        self.key[at + 1 : at + self.width] = self.base[unit] + self.pad
+        self.trip_node[unit] = node
+        self.trip_time[unit] = t
         self.rate[unit] = rate
+        self.exact[unit] = False
 
-    def set_tour(self, unit: int, nodes: np.ndarray, times: np.ndarray, rate: float) -> None:
-        """A patrol tour: the unit passes ``nodes`` at ``times`` (ascending; thinned evenly to the width)."""
-        if nodes.size > self.width:
-            keep = np.linspace(0, nodes.size - 1, self.width).round().astype(np.int64)
-            nodes, times = nodes[keep], times[keep]
-        at, n = unit * self.width, nodes.size
-        times = np.minimum(times, self.pad - 1.0)
-        self.node[at : at + n] = nodes
-        self.time[at : at + n] = times
-        self.key[at : at + n] = self.base[unit] + times
-        self.key[at + n : at + self.width] = self.base[unit] + self.pad
+    def set_tour(
+        self, unit: int, nodes: np.ndarray, times: np.ndarray, rate: float, *, t0: float, at: int = 0
+    ) -> None:
+        """A patrol tour: the unit passes ``nodes`` at ``t0 + times`` (ascending; fewer than ``width``) and
+        has passed number ``at`` now. Rejoining the same tour later only moves ``t0``."""
+        first = unit * self.width
+        self.cursor[unit] = first + at
+        if self._held[unit] is not nodes:
+            at, n = first, nodes.size
+            times = np.minimum(times, self.pad - 1.0)
+            self.node[at : at + n] = nodes
+            self.node[at + n] = nodes[-1]  # past the end: still at the last node, for ever
+            self.time[at : at + n] = times
+            self.time[at + n] = self.pad
+            self.key[at : at + n] = self.base[unit] + times
+            self.key[at + n : at + self.width] = self.base[unit] + self.pad
+            self._held[unit] = nodes
         self.rate[unit] = rate
+        self.t0[unit] = t0
+        self.query[unit] = self.base[unit] - t0
+        self.exact[unit] = True
 
     def bounds(self, row: np.ndarray, units: np.ndarray, now: float) -> np.ndarray:
-        """Lower bounds of the ETAs of ``units`` by ``row`` (times to the call): from the last checkpoint
-        passed, the time from it less the distance driven since (triangle inequality along the route)."""
-        first = units * self.width
-        at = np.maximum(self.key.searchsorted(self.base[units] + now, side="right") - 1, first)
-        driven = (now - self.time[at]).clip(0.0) * self.rate[units]
-        return row[self.node[at]] - driven
+        """Lower bounds of the ETAs of ``units`` on plain trips by ``row`` (times to the call): the time
+        from the node left less the distance driven since (triangle inequality along the route)."""
+        driven = (now - self.trip_time[units]).clip(0.0) * self.rate[units]
+        return row[self.trip_node[units]] - driven
+
+    def etas(self, row: np.ndarray, units: np.ndarray, now: float) -> np.ndarray:
+        """Exact ETAs by ``row`` (times to the call) of ``units`` on patrol tours (``exact``): from the next
+        node of each one's route and when it gets there; a unit that is at a node (waiting there, or
+        passing it just now) leaves from it. The same answer as
+        :func:`policetwin.sim.patrol.tour_position` (up to the keys' rounding, for units found by the
+        binary search). ``units`` are distinct."""
+        rel = now - self.t0[units]
+        time = self.time
+        at = self.cursor[units]  # time only moves on: from the slot passed last, a step or two ...
+        for _ in range(CURSOR_STEPS):
+            at += time[at + 1] <= rel
+        behind = (time[at + 1] <= rel).nonzero()[0]
+        if behind.size:  # ... or a binary search for units further on (few: it touches more memory)
+            ahead = units[behind]
+            at[behind] = self.key.searchsorted(self.query[ahead] + now, side="right") - 1
+        self.cursor[units] = at
+        node_at, node_next = self.node[at], self.node[at + 1]
+        still = (self.time[at] >= rel) | (node_next == node_at)
+        return np.where(still, row[node_at], row[node_next] + (self.time[at + 1] - rel))
 
 
 class Etas:
@@ -131,12 +169,13 @@ class Etas:
     def __call__(self, node: int, candidates: np.ndarray, *, rank: int | None = None) -> np.ndarray:
         """Seconds for each candidate unit (indices) to reach ``node`` from where it is now.
 
-        Idle units are timed from the forward shortest-path row of where they wait (station or post; exact). A moving unit at
-        next node p needs T(p -> node). With ``rank=k`` only the k nearest matter: a unit whose lower
-        bound (triangle inequality through its trip origin or its station, or straight-line distance
-        at the network's top speed) cannot beat the k-th best idle unit gets ``inf``; the others get
-        exact times, from the cached row of ``node`` or from one reverse search bounded by that k-th
-        best time. ``rank=None``: all exact.
+        Idle units are timed from the forward shortest-path row of where they wait (station or post;
+        exact). A moving unit at next node p needs T(p -> node): patrolling units all at once from their
+        tours' checkpoints (exact). With ``rank=k`` only the k nearest matter: a unit on a plain trip
+        whose lower bound (triangle inequality through its trip origin or its station, or straight-line
+        distance at the network's top speed) cannot beat the k-th best unit timed so far gets ``inf``;
+        the others get exact times, from the cached row of ``node`` or from one reverse search bounded by
+        that k-th best time. ``rank=None``: all exact.
         """
         if self.router is None:
             return np.zeros(candidates.size)
@@ -146,33 +185,38 @@ class Etas:
         if not moving_idx.size:
             return eta
         eta[moving_idx] = np.inf  # set below, once their position is known
+        checkpoints = model.checkpoints
+        if checkpoints is not None:  # patrolling units: timed exactly from their tours, all at once
+            on_tour = checkpoints.exact[candidates[moving_idx]]
+            touring_idx, moving_idx = moving_idx[on_tour], moving_idx[~on_tour]
+        else:
+            touring_idx = moving_idx[:0]
+        now = model.env.now
+        has_row = self.router.has_full_row(node)
+        row = self.router.times_to(node) if has_row else None
+        if touring_idx.size and has_row:
+            eta[touring_idx] = checkpoints.etas(row, candidates[touring_idx], now)
+        if not moving_idx.size and (has_row or not touring_idx.size):
+            return eta
         moving = moving_idx.tolist()
         limit = np.inf
         if rank is not None and candidates.size - len(moving) >= rank:
             limit = float(eta.min() if rank == 1 else np.partition(eta, rank - 1)[rank - 1]) + 1.0
-        now = model.env.now
         units = model.units
         hopeful: list[tuple[int, int, float]] = []
-        if self.router.has_full_row(node):
+        if has_row:
             # exact row at hand: ETA >= T(trip origin -> node) - distance driven since leaving it (triangle
-            # inequality along the route) prunes units from far-away scenes before any route walk (a
-            # patrolling unit is bounded from the origin of the leg it is on: much tighter). Units are
-            # timed exactly in order of their bound until the k-th best exact ETA beats the next bound.
-            row = self.router.times_to(node)
-            if model.checkpoints is not None and len(moving) >= VECTOR_BOUNDS:
+            # inequality along the route) prunes units from far-away scenes before any route walk. Units
+            # are timed exactly in order of their bound until the k-th best exact ETA beats the next bound.
+            if checkpoints is not None and len(moving) >= VECTOR_BOUNDS:
                 bounds = self._leg_bounds(row, candidates, moving_idx, now, limit)
             else:
-                bounds = []
-                for j in moving:
-                    unit = units[candidates[j]]
-                    if unit.tour and unit.state is _PATROL:
-                        k = bisect.bisect_right(unit.tour_arrive, now)
-                        leg = unit.tour[min(k, len(unit.tour) - 1)]
-                        bounds.append((row[leg[0]] - max(now - leg[2], 0.0) * unit.trip_rate, j))
-                    else:
-                        bounds.append((row[unit.node] - (now - unit.trip_start), j))
-                bounds.sort()
+                bounds = sorted((row[units[candidates[j]].node] - (now - units[candidates[j]].trip_start), j)
+                                for j in moving)  # fmt: skip
             found: list[float] = []  # exact ETAs so far (only the best `rank` matter)
+            if rank is not None and rank > 1 and limit < np.inf:
+                found = [-v for v in np.partition(eta, rank - 1)[:rank].tolist()]
+                heapq.heapify(found)
             for bound, j in bounds:
                 if bound >= limit:
                     break  # this unit and all after it cannot be among the nearest
@@ -207,10 +251,12 @@ class Etas:
                     eta[j] = np.inf
                     continue
                 hopeful.append((j, nxt, offset))
-        if not hopeful:
+        if not hopeful and not touring_idx.size:
             self.pruned_searches += 1
             return eta
         row = self.router.times_to(node, limit_s=limit)
         for j, nxt, offset in hopeful:
             eta[j] = row[nxt] + offset
+        if touring_idx.size:  # beyond the bound the row is inf: those units cannot be among the nearest
+            eta[touring_idx] = checkpoints.etas(row, candidates[touring_idx], now)
         return eta

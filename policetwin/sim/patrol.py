@@ -3,15 +3,21 @@
 A patrolling unit drives a tour of legs between waypoints of its beat (the district of the group's
 ``beat`` station, default its own): ``random_beat`` picks waypoints at random among a fixed sample of
 the beat's road nodes, ``hotspot`` visits the beat's top nodes by demand in turn and stays ``dwell`` at
-each. It drives at ``speed_factor`` times the road speed. Movement stays event-driven: one event per
-tour of several legs; where the unit is at time t is derived only when dispatch asks (walking the
-shortest-path tree of the leg's waypoint), so it is dispatched from where it is, exactly, on one-way
-streets too. After a call, a patrolling unit resumes patrol from where it is.
+each. It drives at ``speed_factor`` times the road speed.
+
+A tour (up to TOUR_LEGS legs, several hours) is drawn in a few array operations from the routes between
+the group's waypoints (kept, flattened, from the start): its legs, and its whole route as (node, time)
+checkpoints on the tour's own clock. Movement stays event-driven: one event per tour, and one per
+rejoining: a unit sent to a call leaves its tour; when free again it drives to the waypoint where it
+left off (its first leg along that waypoint's shortest-path tree) and carries on with the tour from
+there (the tour's clock shifted). Where the unit is at time t is derived from the checkpoints only when
+someone asks (dispatch: for all patrolling units at once, :meth:`policetwin.sim.eta.Checkpoints.etas`),
+so it is dispatched from where it is, exactly, on one-way streets too. A tour driven to its end is
+followed by a new one from its last waypoint.
 """
 
 from __future__ import annotations
 
-import bisect
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,12 +33,66 @@ if TYPE_CHECKING:
 #: Waypoints sampled per beat for random_beat patrol (their shortest-path trees are kept).
 RANDOM_WAYPOINTS = 24
 _PATROL_TRIP = TRIP_PURPOSES.index("patrol")
-#: Legs per tour: one event per tour.
-TOUR_LEGS = 8
-#: Checkpoints kept per tour for the ETA bounds (a node every CHECKPOINT_STRIDE along each leg, thinned
-#: evenly if a tour has more): the bound of a patrolling unit is then tight to a few edges.
-CHECKPOINTS = 128
-CHECKPOINT_STRIDE = 3
+#: Legs per tour at most: one event per tour (fewer when its route would not fit CHECKPOINTS).
+TOUR_LEGS = 64
+#: Checkpoints per unit in the shared ETA table: a whole tour's route (at least the longest single leg).
+CHECKPOINTS = 2048
+
+
+class Tour:
+    """One patrol tour: its legs (``origin``, ``dest`` node, ``depart``, ``arrive`` time: arrays, one entry
+    per leg) and its whole route as checkpoints (``nodes`` passed at ``times``, ascending; a leg's last
+    node is the next one's first). Times are on the tour's clock: add ``t0`` for the run's. ``resume``:
+    the next leg to drive; ``joined``: the leg where the unit last joined the tour; ``logged``: legs
+    noted for coverage and the trip log; ``on``: the unit is on the tour (False: driving back to it)."""
+
+    __slots__ = (
+        "arrive",
+        "depart",
+        "dest",
+        "joined",
+        "logged",
+        "nodes",
+        "on",
+        "origin",
+        "resume",
+        "slot",
+        "t0",
+        "times",
+    )  # fmt: skip
+
+    def __init__(self, origin, dest, depart, arrive, slot, nodes, times) -> None:
+        self.origin, self.dest, self.depart, self.arrive = origin, dest, depart, arrive
+        self.slot, self.nodes, self.times = slot, nodes, times
+        self.t0 = 0.0
+        self.resume = self.joined = self.logged = 0
+        self.on = False
+
+    def legs(self) -> list[tuple[int, int, float, float]]:
+        """The legs as ``(origin, dest, depart, arrive)`` tuples on the run's clock (for inspection)."""
+        return list(zip(self.origin.tolist(), self.dest.tolist(), (self.depart + self.t0).tolist(),
+                        (self.arrive + self.t0).tolist(), strict=True))  # fmt: skip
+
+
+class _Routes:
+    """The routes between a group's waypoints, flattened: route ``i * m + j`` (waypoint i to j) is
+    ``nodes[offset : offset + length]``, passed ``reached`` road seconds after leaving i."""
+
+    def __init__(self, waypoints: np.ndarray, path) -> None:
+        self.waypoints = waypoints
+        self.index = {n: i for i, n in enumerate(waypoints.tolist())}
+        nodes, reached, length = [], [], []
+        for origin in waypoints.tolist():
+            for dest in waypoints.tolist():
+                route, times = path(origin, dest)
+                nodes.extend(route)
+                reached.extend(times)
+                length.append(len(route))
+        self.nodes = np.array(nodes, dtype=np.int64)
+        self.reached = np.array(reached, dtype=float)
+        self.length = np.array(length, dtype=np.int64)
+        self.offset = np.cumsum(self.length) - self.length
+        self.road_s = self.reached[self.offset + self.length - 1]
 
 
 class Patrol:
@@ -47,7 +107,10 @@ class Patrol:
         groups = model.scenario.units.groups or []
         names = [s.name for s in model.scenario.stations]
         self.waypoints: dict[int, np.ndarray] = {}
+        self.routes: dict[int, _Routes] = {}
         self.dwell: dict[int, Draws] = {}
+        self.rate: dict[int, float] = {}
+        self._paths: dict[tuple[int, int], tuple[list[int], list[float]]] = {}
         for g, group in enumerate(groups):
             if group.idle not in ("random_beat", "hotspot") or model.router is None:
                 continue
@@ -60,23 +123,25 @@ class Patrol:
                 picks = nodes[np.argsort(-weights, kind="stable")[: group.hotspots]]
                 self.dwell[g] = Draws(group.dwell, model.stream("patrol-dwell"))
             self.waypoints[g] = np.asarray(picks, dtype=np.int64)
+            self.rate[g] = group.speed_factor
             for node in self.waypoints[g].tolist():
                 if node not in self.trees:
                     self.trees[node] = (model.router.successors_to(node).tolist(),
                                         model.router.times_to(node).astype(float).tolist())  # fmt: skip
-        self._paths: dict[tuple[int, int], tuple[list[int], list[float]]] = {}
-        self._waypoint_set = {int(n) for w in self.waypoints.values() for n in w.tolist()}
+            self.routes[g] = _Routes(self.waypoints[g], self.path)
         self.patrolling = {u.index for u in model.units if u.group in self.waypoints}
+        self.width = max([CHECKPOINTS] + [int(r.length.max()) + 1 for r in self.routes.values()])
+        if self.routes and model.checkpoints.width < self.width:  # a beat with very long routes
+            model.checkpoints = type(model.checkpoints)(len(model.units), width=self.width,
+                                                        horizon_s=model.checkpoints.horizon_s)  # fmt: skip
         for index in sorted(self.patrolling):
             unit = model.units[index]
             if unit.state == UnitState.idle:
                 self.start(unit)
 
-    def path(self, origin: int, dest: int) -> tuple[list[int], list[float], np.ndarray, np.ndarray]:
+    def path(self, origin: int, dest: int) -> tuple[list[int], list[float]]:
         """The fastest route from ``origin`` to the waypoint ``dest`` (along its shortest-path tree): its
-        nodes, the road seconds from ``origin`` to each, and every CHECKPOINT_STRIDE-th of both as arrays
-        (checkpoints). Routes between waypoints repeat and are kept; a route from elsewhere (patrol
-        resumed after a call) is built for the tour only."""
+        nodes and the road seconds from ``origin`` to each. Routes between waypoints are kept."""
         key = (origin, dest)
         hit = self._paths.get(key)
         if hit is not None:
@@ -88,121 +153,157 @@ class Patrol:
             node = succ[node]
             nodes.append(node)
             reached.append(start_left - to_dest[node])
-        path = (nodes, reached, np.array(nodes[::CHECKPOINT_STRIDE], dtype=np.int64),
-                np.array(reached[::CHECKPOINT_STRIDE]))  # fmt: skip
-        if origin in self._waypoint_set:
-            self._paths[key] = path
-        return path
+        if origin in self.trees:
+            self._paths[key] = (nodes, reached)
+        return nodes, reached
+
+    def _new_tour(self, g: int, first: int) -> Tour:
+        """A tour of group ``g`` from its waypoint number ``first``, on its own clock (starting at 0)."""
+        routes = self.routes[g]
+        m = routes.waypoints.size
+        if g in self.dwell:  # hotspot: the next ones in turn
+            dests = (first + 1 + np.arange(TOUR_LEGS)) % m
+        else:  # random, never the waypoint the leg starts from
+            dests = (first + np.cumsum(1 + self.rng.integers(max(m - 1, 1), size=TOUR_LEGS))) % m
+        pairs = np.concatenate(([first], dests[:-1])) * m + dests
+        length = routes.length[pairs]
+        ends = np.cumsum(length)
+        n = max(int(ends.searchsorted(self.width - 1, side="right")), 1)  # the legs whose route fits
+        pairs, length, dests = pairs[:n], length[:n], dests[:n]
+        slot = ends[:n] - length
+        take = np.arange(int(ends[n - 1])) + np.repeat(routes.offset[pairs] - slot, length)
+        rate = self.rate[g]
+        steps = np.zeros(2 * n)  # 0, then drive, dwell, drive, ...: summed in turn
+        steps[1::2] = routes.road_s[pairs] / rate
+        if g in self.dwell:
+            draws = self.dwell[g]
+            steps[2::2] = [draws.next() for _ in range(n - 1)]
+        clock = np.cumsum(steps)
+        depart = clock[0::2]
+        times = np.repeat(depart, length) + routes.reached[take] / rate
+        dest_nodes = routes.waypoints[dests]
+        origin_nodes = np.concatenate((routes.waypoints[first : first + 1], dest_nodes[:-1]))
+        return Tour(origin_nodes, dest_nodes, depart, clock[1::2], slot, routes.nodes[take], times)
 
     def start(self, unit: PatrolUnit) -> None:
-        """Begin (or resume) patrol from where the unit is now."""
+        """Begin (or resume) patrol: back to the unit's tour where it left it (a new tour if it was
+        driven to its end), driving there first from where the unit is now."""
         now = self.env.now
-        group = self.model.scenario.units.groups[unit.group]
-        waypoints = self.waypoints[unit.group]
-        rate = group.speed_factor
-        here = unit.node if unit.state != UnitState.patrol else unit.tour[-1][1]
-        legs, t = [], now
-        hotspot = unit.group in self.dwell
-        if hotspot:
-            dests = [int(waypoints[(unit.tour_step + k) % waypoints.size]) for k in range(TOUR_LEGS)]
-        else:
-            dests = waypoints[self.rng.integers(waypoints.size, size=TOUR_LEGS)].tolist()
-        cp_nodes, cp_times = [], []
-        waypoint_set, trees, paths = self._waypoint_set, self.trees, self._paths
-        for k, dest in enumerate(dests):
-            depart = t + (self.dwell[unit.group].next() if hotspot and k > 0 else 0.0)
-            if here in waypoint_set:  # a route between waypoints: kept, with its checkpoints
-                _, reached, nodes_cp, reached_cp = paths.get((here, dest)) or self.path(here, dest)
-                drive = reached[-1] / rate
-                cp_nodes.append(nodes_cp)
-                cp_times.append(depart + reached_cp / rate)
-            else:  # from where a call left the unit: its route is walked only if someone asks (its origin
-                drive = trees[dest][1][here] / rate  # is this leg's checkpoint)
-                cp_nodes.append(np.array([here], dtype=np.int64))
-                cp_times.append(np.array([depart]))
-            legs.append((here, dest, depart, depart + drive))
-            here, t = dest, depart + drive
-        unit.tour_step += TOUR_LEGS
+        g = unit.group
+        tour = unit.tour
+        if tour is None or tour.resume >= tour.dest.size:
+            index = self.routes[g].index
+            if tour is not None:
+                first = index[int(tour.dest[-1])]
+            elif unit.node in index:
+                first = index[unit.node]
+            elif g in self.dwell:
+                first = 0
+            else:
+                first = int(self.rng.integers(self.routes[g].waypoints.size))
+            tour = unit.tour = self._new_tour(g, first)
         if unit.state != UnitState.patrol:
             unit.set_state(UnitState.patrol, now)
-        unit.start_trip(legs[0][0], now, dest=legs[-1][1], rate=rate)
-        unit.tour = legs
-        unit.tour_logged = 0
-        unit.tour_arrive = [leg[3] for leg in legs]
-        self.model.checkpoints.set_tour(unit.index, np.concatenate(cp_nodes), np.concatenate(cp_times), rate)
-        unit.tour_paths = self.path
+        target = int(tour.origin[tour.resume])
+        tour.on = False
+        if unit.node == target:
+            self._join(unit)
+            return
+        rate = self.rate[g]
+        travel_s = self.trees[target][1][unit.node] / rate
+        unit.start_trip(unit.node, now, dest=target, rate=rate)
+        rec = self.model.recorder
+        if rec.log_trips:
+            unit.trip_row = rec.new_trip(
+                unit.index, _PATROL_TRIP, -1, unit.node, target, now, now, now + travel_s
+            )
         token = unit.trip_token
-        self.env.timeout(t - now).callbacks.append(lambda _e: self._tour_done(unit, token))
+        self.env.timeout(travel_s).callbacks.append(lambda _e: self._arrived(unit, token))
+
+    def _arrived(self, unit: PatrolUnit, token: int) -> None:
+        if token != unit.trip_token or unit.state != UnitState.patrol:
+            return
+        coverage = self.model.patrol_coverage
+        if coverage is not None:  # the drive back counts as a patrol leg too
+            coverage.cut(unit.group, unit.trip_depart, unit.node, unit.trip_dest, unit.trip_dest, False)
+        unit.node = unit.trip_dest
+        self._join(unit)
+
+    def _join(self, unit: PatrolUnit) -> None:
+        """Put the unit (at the tour's next waypoint) on its tour: the tour's clock shifted to now."""
+        now = self.env.now
+        tour = unit.tour
+        k = tour.resume
+        tour.t0 = now - (float(tour.arrive[k - 1]) if k > 0 else 0.0)
+        tour.joined = tour.logged = k
+        tour.on = True
+        rate = self.rate[unit.group]
+        unit.start_trip(unit.node, now, dest=int(tour.dest[-1]), rate=rate)
+        at = int(tour.slot[k]) - (k > 0)  # the slot where the unit arrived
+        self.model.checkpoints.set_tour(unit.index, tour.nodes, tour.times, rate, t0=tour.t0, at=at)
+        token = unit.trip_token
+        end = tour.t0 + float(tour.arrive[-1])
+        if end > now:  # (a beat of one waypoint and no dwell: the unit waits there)
+            self.env.timeout(end - now).callbacks.append(lambda _e: self._tour_done(unit, token))
 
     def driven(self, unit: PatrolUnit, until: float) -> None:
         """Note the legs of ``unit``'s tour driven by ``until`` that are not noted yet (whole legs, and the
         one under way, cut at the next node): for patrol coverage and the trip log (replay)."""
+        tour = unit.tour
         coverage, rec = self.model.patrol_coverage, self.model.recorder
-        legs = unit.tour
-        seen, seen_until = None, -1.0  # the coverage set of the shift instance under way, and its end
-        while unit.tour_logged < len(legs):
-            origin, dest, depart, arrive = legs[unit.tour_logged]
-            if depart >= until:
-                return
-            if arrive <= until:
-                nxt, unfinished, end = dest, False, arrive
-            else:
-                nxt, offset = tour_position(unit, until)
-                unfinished, end = offset > 0, until
+        if not tour.on:  # driving back to the tour: cut at the next node (its trip log row ends later)
             if coverage is not None:
-                if depart >= seen_until:
-                    seen, seen_until = coverage.legs_at(unit.group, depart)
+                nxt, offset = unit.position(until)
+                coverage.cut(unit.group, unit.trip_depart, unit.node, unit.trip_dest, nxt, offset > 0)
+            return
+        first, rel = tour.logged, until - tour.t0
+        started = int(tour.depart.searchsorted(rel, side="left"))  # legs left before `until`
+        if started <= first:
+            return
+        whole = min(int(tour.arrive.searchsorted(rel, side="right")), started)  # legs arrived by then
+        tour.logged = tour.resume = started
+        if coverage is not None:
+            n_nodes = self.model.network.n_nodes
+            codes = tour.origin[first:whole] * n_nodes + tour.dest[first:whole]  # whole legs, as ints
+            k = first
+            while k < whole:  # the legs of each shift instance into its set
+                seen, seen_until = coverage.legs_at(unit.group, tour.t0 + float(tour.depart[k]))
+                stop = int(tour.depart.searchsorted(seen_until - tour.t0, side="left"))
+                stop = max(min(stop, whole), k + 1)
                 if seen is not None:
-                    seen.add((origin, dest, nxt, unfinished))
-            if rec.log_trips:
-                row = rec.new_trip(unit.index, _PATROL_TRIP, -1, origin, dest, depart, depart, arrive)
-                rec.tr_end[row] = end
-            unit.tour_logged += 1
-            if end < arrive:
-                return  # cut short: the rest of the tour is not driven
+                    seen.update(codes[k - first : stop - first].tolist())
+                k = stop
+            if whole < started:  # the leg under way: up to the node reached next, without its edge
+                nxt, offset = tour_position(unit, until)
+                coverage.cut(unit.group, tour.t0 + float(tour.depart[whole]), int(tour.origin[whole]),
+                             int(tour.dest[whole]), nxt, offset > 0)  # fmt: skip
+        if rec.log_trips:
+            depart, arrive = tour.depart[first:started] + tour.t0, tour.arrive[first:started] + tour.t0
+            rec.new_trips(unit.index, _PATROL_TRIP, tour.origin[first:started], tour.dest[first:started],
+                          depart, arrive, np.minimum(arrive, until))  # fmt: skip
 
     def _tour_done(self, unit: PatrolUnit, token: int) -> None:
         if token != unit.trip_token or unit.state != UnitState.patrol:
             return
-        unit.node = unit.tour[-1][1]
+        unit.node = int(unit.tour.dest[-1])
         self.driven(unit, self.env.now)
+        unit.tour.resume = unit.tour.dest.size  # driven to its end (a last leg of no length included)
         if self.env.now >= self.model.scenario.duration and not self.model.calls_pending():
             return  # the run is over: patrol no longer keeps the clock going
         self.start(unit)
 
 
 def tour_position(unit: PatrolUnit, now: float) -> tuple[int, float]:
-    """(next node, seconds to it) of a patrolling unit at ``now``: on the leg under way, along its route
-    (between waypoints: :meth:`Patrol.path`, found by bisection; from elsewhere: walked along the
-    waypoint's shortest-path tree); at a waypoint while it dwells there."""
-    legs = unit.tour
-    k = bisect.bisect_right(unit.tour_arrive, now)
-    if k >= len(legs):
-        return legs[-1][1], 0.0
-    origin, dest, depart, _ = legs[k]
-    if now <= depart:
-        return origin, 0.0
-    if unit._walk_leg != k:
-        unit._walk_leg = k
-        patrol = unit.tour_paths.__self__
-        if origin in patrol._waypoint_set:  # a route between waypoints: kept whole, found by bisection
-            unit._path = patrol.path(origin, dest)
-        else:  # from where a call left the unit: walked along the waypoint's tree only as far as asked
-            unit._path, unit._walk = None, origin
-    rate = unit.trip_rate
-    elapsed = (now - depart) * rate
-    if unit._path is None:
-        succ, to_dest = unit.tour_paths.__self__.trees[dest]
-        start_left = to_dest[origin]
-        node = unit._walk
-        while True:  # time only moves on: the next question resumes here
-            reached = start_left - to_dest[node]
-            if reached >= elapsed or node == dest:
-                unit._walk = node
-                return node, max(reached - elapsed, 0.0) / rate
-            node = succ[node]
-    nodes, reached_s = unit._path[0], unit._path[1]
-    i = bisect.bisect_left(reached_s, elapsed)  # the first node not yet passed
-    if i >= len(nodes):
-        return dest, 0.0
-    return nodes[i], (reached_s[i] - elapsed) / rate
+    """(next node, seconds to it) of a unit on its patrol tour at ``now``, from the tour's checkpoints:
+    the next node of its route and when it gets there; at a node (waiting there, or passing it just
+    now) it leaves from that node. The same answer as :meth:`policetwin.sim.eta.Checkpoints.etas`."""
+    tour = unit.tour
+    nodes, times, rel = tour.nodes, tour.times, now - tour.t0
+    at = max(int(times.searchsorted(rel, side="right")) - 1, 0)
+    node = int(nodes[at])
+    if at + 1 >= nodes.size or times[at] >= rel:
+        return node, 0.0
+    nxt = int(nodes[at + 1])
+    if nxt == node:
+        return node, 0.0
+    return nxt, float(times[at + 1]) - rel

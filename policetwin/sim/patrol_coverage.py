@@ -7,15 +7,16 @@ Shifts: each instance of each of the group's shift windows (a group without a sh
 scenario's clock). Coverage of a group in an instance = length of the distinct beat segments its units
 passed / the beat's street length; the summary gives the mean over instances, per window and overall.
 
-Cost stays small on long runs: during the run only the distinct legs per (group, instance) are kept
-(waypoint pairs repeat), and after the run each distinct leg's route is walked once.
+Cost stays small on long runs: during the run whole legs between waypoints are kept once per (group,
+instance) (they repeat), cut ones as rows of a few numbers; after the run all routes are walked at once
+per waypoint, along its shortest-path tree, in array operations (one step of every route at a time).
 """
 
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections import defaultdict
-from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,24 +50,38 @@ class PatrolCoverage:
                                                                    horizon_s=horizon).items() for a, b in ws)  # fmt: skip
             self.spans[g] = [s for s in spans if s[1] > s[0]]
         self._starts = {g: [s[0] for s in spans] for g, spans in self.spans.items()}
-        self.legs: dict[tuple[int, int], set[tuple[int, int, int, bool]]] = defaultdict(set)
+        # per (group, instance): whole legs between waypoints as ``origin * n_nodes + dest``
+        self.legs: dict[tuple[int, int], set[int]] = defaultdict(set)
+        # per group: legs cut short or from elsewhere, as rows (instance, origin, dest, stop, unfinished)
+        self.cuts: dict[int, array] = {g: array("q") for g in self.spans}
 
-    def legs_at(self, group: int, t: float) -> tuple[set | None, float]:
-        """Where to note the legs of ``group`` that start at ``t``: the set of its shift instance under way
-        (legs as ``(origin, dest, stop, unfinished)``: driven from ``origin`` towards ``dest`` up to the
-        node ``stop``, without the edge into it when unfinished) and until when that holds (None: no
-        instance, e.g. after the run's end, until the next one starts)."""
+    def _instance(self, group: int, t: float) -> tuple[int, float]:
+        """The shift instance of ``group`` under way at ``t`` (-1: none) and until when that holds."""
         starts = self._starts.get(group)
         if starts is None:
-            return None, float("inf")
+            return -1, float("inf")
         k = bisect.bisect_right(starts, t) - 1
         if k < 0:
-            return None, starts[0] if starts else float("inf")
+            return -1, starts[0] if starts else float("inf")
         end = self.spans[group][k][1]
         following = starts[k + 1] if k + 1 < len(starts) else float("inf")
         if t >= end:
-            return None, following
-        return self.legs[(group, k)], min(end, following)
+            return -1, following
+        return k, min(end, following)
+
+    def legs_at(self, group: int, t: float) -> tuple[set | None, float]:
+        """Where to note the whole legs between waypoints of ``group`` that start at ``t``, as ``origin *
+        n_nodes + dest``: the set of its shift instance under way, and until when that holds (None: no
+        instance, e.g. after the run's end, until the next one starts)."""
+        k, until = self._instance(group, t)
+        return (self.legs[(group, k)] if k >= 0 else None), until
+
+    def cut(self, group: int, t: float, origin: int, dest: int, stop: int, unfinished: bool) -> None:
+        """Note a leg of ``group`` started at ``t`` from ``origin`` towards the waypoint ``dest`` and driven
+        up to the node ``stop`` (without the edge into it when ``unfinished``)."""
+        k, _ = self._instance(group, t)
+        if k >= 0:
+            self.cuts[group].extend((k, origin, dest, stop, int(unfinished)))
 
     def figures(self) -> dict[str, dict]:
         """Per patrolling group: its beat, the beat's street km, and coverage (mean over shift instances,
@@ -74,28 +89,21 @@ class PatrolCoverage:
         model, network = self.model, self.model.network
         groups = model.scenario.units.groups or []
         names = [s.name for s in model.scenario.stations]
+        n_nodes = network.n_nodes
         u, v = network.edge_u.astype(np.int64), network.edge_v.astype(np.int64)
         out = {}
         for g, spans in self.spans.items():
             beat = names.index(groups[g].beat or groups[g].station)
             inside = (model.node_district[u] == beat) & (model.node_district[v] == beat)
             lo, hi = np.minimum(u[inside], v[inside]), np.maximum(u[inside], v[inside])
-            keys, first = np.unique(lo * network.n_nodes + hi, return_index=True)
+            keys, first = np.unique(lo * n_nodes + hi, return_index=True)
             seg_len = network.length_m[inside][first]
-            segment = {int(k): i for i, k in enumerate(keys.tolist())}
             total_m = float(seg_len.sum())
-            paths: dict[tuple, np.ndarray] = {}
-            shares = []
-            for k, (_, _, window) in enumerate(spans):
-                legs = self.legs.get((g, k), ())
-                for leg in legs:
-                    if leg not in paths:
-                        paths[leg] = np.array(self._segments(leg, segment, network.n_nodes), dtype=np.int64)
-                passed = np.zeros(len(segment), dtype=bool)
-                if legs:
-                    passed[np.concatenate([paths[leg] for leg in legs])] = True
-                share = float(seg_len[passed].sum() / total_m) if total_m > 0 else None
-                shares.append((window, share))
+            passed = np.zeros((len(spans), keys.size), dtype=bool)
+            instance, segment = self._walk(g, len(spans), keys)
+            passed[instance, segment] = True
+            shares = [(window, float(seg_len[passed[k]].sum() / total_m) if total_m > 0 else None)
+                      for k, (_, _, window) in enumerate(spans)]  # fmt: skip
             per_window: dict[str, list[float]] = defaultdict(list)
             for window, share in shares:
                 if share is not None:
@@ -112,15 +120,40 @@ class PatrolCoverage:
             }
         return out
 
-    def _segments(self, leg: tuple[int, int, int, bool], segment: dict[int, int], n_nodes: int) -> list[int]:
-        """Beat segments finished on a leg: along its route (:meth:`Patrol.path`) from its origin up to
-        ``stop`` (without the edge into ``stop`` when that edge was not finished)."""
-        origin, dest, stop, unfinished = leg
-        nodes = self.patrol.path(origin, dest)[0]
-        last = nodes.index(stop) if stop in nodes else len(nodes) - 1
-        out = []
-        for node, nxt in pairwise(nodes[: last + 1 - unfinished]):
-            key = min(node, nxt) * n_nodes + max(node, nxt)
-            if key in segment:
-                out.append(segment[key])
-        return out
+    def _walk(self, group: int, n_instances: int, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(instance, beat segment) of every segment the group's legs finished: each leg's route walked
+        from its origin along its waypoint's shortest-path tree to where it stopped, all legs towards one
+        waypoint a step at a time."""
+        n_nodes = self.model.network.n_nodes
+        rows = [np.frombuffer(self.cuts[group], dtype=np.int64).reshape(-1, 5)]
+        for k in range(n_instances):
+            whole = np.fromiter(self.legs.get((group, k), ()), dtype=np.int64)
+            origin, dest = np.divmod(whole, n_nodes)
+            rows.append(
+                np.column_stack((np.full(whole.size, k), origin, dest, dest, np.zeros(whole.size, np.int64)))
+            )
+        legs = np.unique(np.concatenate(rows), axis=0)  # the same leg in the same instance counts once
+        found_instance, found_segment = [], []
+        for dest in np.unique(legs[:, 2]).tolist():
+            these = legs[legs[:, 2] == dest]
+            succ = np.asarray(self.patrol.trees[dest][0], dtype=np.int64)
+            instance, node, stop, unfinished = these[:, 0], these[:, 1], these[:, 3], these[:, 4].astype(bool)
+            while node.size:
+                going = (node != stop) & (node != dest)  # (a stop off the route would end at `dest`)
+                instance, node, stop, unfinished = (
+                    instance[going],
+                    node[going],
+                    stop[going],
+                    unfinished[going],
+                )
+                nxt = succ[node]
+                done = ~((nxt == stop) & unfinished)  # the edge into `stop` counts only when finished
+                key = np.minimum(node, nxt)[done] * n_nodes + np.maximum(node, nxt)[done]
+                at = keys.searchsorted(key).clip(max=max(keys.size - 1, 0))
+                beat = keys[at] == key if keys.size else np.zeros(key.size, dtype=bool)
+                found_instance.append(instance[done][beat])
+                found_segment.append(at[beat])
+                node = nxt
+        if not found_segment:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(found_instance), np.concatenate(found_segment)

@@ -151,6 +151,19 @@ class Recorder:
         self.tr_end.append(np.nan)
         return len(self.tr_unit) - 1
 
+    def new_trips(self, unit: int, purpose: int, origin: np.ndarray, dest: np.ndarray, depart: np.ndarray,
+                  arrive: np.ndarray, end: np.ndarray) -> None:  # fmt: skip
+        """Log several finished movements of ``unit`` at once (patrol legs: arrays, one entry per leg; each
+        on its way from when it leaves), without an incident."""
+        n = origin.size
+        self.tr_unit.extend([unit] * n)
+        self.tr_purpose.extend([purpose] * n)
+        self.tr_incident.extend([-1] * n)
+        self.tr_origin.extend(origin.tolist())
+        self.tr_dest.extend(dest.tolist())
+        self.tr_times.extend(np.column_stack((depart, depart, arrive)).ravel().tolist())
+        self.tr_end.extend(end.tolist())
+
     def unit_interval(self, unit: int, state: int, t_start: float, t_end: float, incident_id: int) -> None:
         """Log that ``unit`` was in ``state`` from ``t_start`` to ``t_end``."""
         if self.log_units and t_end > t_start:
