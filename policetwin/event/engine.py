@@ -4,7 +4,7 @@
 (via :func:`~.layout.build_layout`), draws every attendee's origin, arrival and leaving time from its
 own generator, and runs as one simpy process (:meth:`EventCrowd.start`). Timeline at the step it falls
 in: lane changes (gate schedules), walk closures, the event's end (everyone not inside turns to their
-destination, gates close, those inside leave spread over ``leave_over``), and an evacuation order (gates
+destination, gates close, ring barriers open outwards, those inside leave spread over ``leave_over``), and an evacuation order (gates
 close, ring barriers open outwards, everyone heads for the safe areas, nobody else sets out).
 """
 
@@ -164,6 +164,8 @@ class EventCrowd:
     def _do_end(self, _: object) -> None:
         if self.evacuation is not None:
             return
+        for ring_edges in self.layout.ring_edges:  # after the show the barriers open outwards
+            self.crowd.close_edges(ring_edges, mode="out", closed=False)
         self._turn_back(self.dest_targets[self.dest])
         inside = np.flatnonzero(self.crowd.state == INSIDE)
         self.crowd.depart(inside, node=self.crowd.node[inside], at_s=self.leave_s[inside],

@@ -30,6 +30,7 @@ from policetwin.scenarios.base import (
     nearest_name,
     repeated,
 )
+from policetwin.scenarios.event_ops import CrowdIncidents, EventPolice, RoadClosure
 
 #: Most attendees one event may have (each is ~100 bytes of arrays).
 MAX_ATTENDEES = 10_000_000
@@ -264,6 +265,10 @@ class Event(Strict):
     attendees: Attendees
     interventions: list[Intervention] = Field(default_factory=list)
     crowd: CrowdOptions = CrowdOptions()
+    police: list[EventPolice] = Field(default_factory=list)
+    incidents: CrowdIncidents | None = None  # none: no crowd incidents become calls
+    road_closures: list[RoadClosure] = Field(default_factory=list)
+    counterfactual: bool = True  # also run without the event: what the event costs the city
 
     @model_validator(mode="after")
     def _check_across_fields(self) -> Event:
@@ -284,11 +289,29 @@ class Event(Strict):
             if step.gate is not None and step.gate not in gates:
                 problems.append((("interventions", i, "gate"), f"no gate is named {step.gate!r}"
                                  f"{nearest_name(step.gate, gates)}"))  # fmt: skip
+        problems += self._ops_problems(rings)
         if not problems:
             problems += self._geometry_problems()
         if problems:
             raise FieldProblems(problems)
         return self
+
+    def _ops_problems(self, rings: list[str]) -> list[tuple[tuple, str]]:
+        """Police and closures name existing rings; crush alerts can fire below the holding cap."""
+        problems = [(("police", i, "name"), f"police group name {self.police[i].name!r} is used twice")
+                    for i in repeated([p.name for p in self.police])]  # fmt: skip
+        named = [(("police", i), p.ring) for i, p in enumerate(self.police)]
+        named += [(("road_closures", i), c.ring) for i, c in enumerate(self.road_closures)]
+        for path, ring in named:
+            if ring is not None and ring not in rings:
+                problems.append(((*path, "ring"), f"no ring is named {ring!r}{nearest_name(ring, rings)}; "
+                                 f"rings: {', '.join(rings)}"))  # fmt: skip
+        crush = self.incidents.crush if self.incidents is not None else None
+        if crush is not None and crush.density_p_m2 >= self.crowd.max_density_p_m2:
+            problems.append((("incidents", "crush", "density_p_m2"), f"{crush.density_p_m2:g} p/m2 is not below "
+                             f"the holding cap crowd.max_density_p_m2 ({self.crowd.max_density_p_m2:g}): "
+                             "the alert could never fire"))  # fmt: skip
+        return problems
 
     def _geometry_problems(self) -> list[tuple[tuple, str]]:
         """Rings nest (outermost first) around the venue; gates lie on their ring."""

@@ -29,6 +29,8 @@ from policetwin.scenarios.base import (
     repeated,
 )
 from policetwin.scenarios.command import CallHandling, Dispatch, Sensing
+from policetwin.scenarios.event import Event, check_event_times
+from policetwin.scenarios.event_ops import police_problems
 from policetwin.scenarios.units import Units
 
 
@@ -134,10 +136,61 @@ def _default_kinds() -> list[IncidentKind]:
     ]  # fmt: skip
 
 
-class Demand(Strict):
-    """Calls for service: a non-homogeneous Poisson process placed on road nodes."""
+def _iso_datetime(value: object) -> object:
+    """An ISO date-time string (a YAML date/datetime is accepted too) for ``demand.replay.start``."""
+    import datetime as dt
 
-    model: Literal["poisson"] = "poisson"
+    if isinstance(value, dt.date):
+        when = value if isinstance(value, dt.datetime) else dt.datetime.combine(value, dt.time())
+        return when.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            pass
+    raise ValueError(f"use an ISO date-time such as 2023-06-01T00:00, got {value!r}")
+
+
+class Hawkes(Strict):
+    """Self-exciting calls (``demand.model: hawkes``): each call triggers on average ``branching_ratio`` more
+    of its kind, ``trigger_time`` later on average (exponential) and ``trigger_sd_m`` away (Gaussian).
+    ``rate_per_hour`` stays the long-run total rate: the background rate is rate x (1 - branching_ratio)."""
+
+    branching_ratio: float = Field(default=0.2, ge=0, le=0.95)
+    trigger_time: Duration = Field(default=86400.0, gt=0, le=365 * 86400.0)  # 1/omega
+    trigger_sd_m: float = Field(default=200.0, gt=0, le=50_000)
+    burn_in: Duration | None = Field(default=None, ge=0, le=365 * 86400.0)  # default 5 x trigger_time
+
+
+class Replay(Strict):
+    """Replay a table of incidents (``demand.replay``): its calls at their times and places, kinds mapped by
+    category (names equal to a kind map to it; ``kinds`` maps the others). Data time ``start`` is run time 0
+    (default: the scenario's date-time start, else the file's first row)."""
+
+    file: str = Field(min_length=1)
+    start: Annotated[str, BeforeValidator(_iso_datetime)] | None = None
+    kinds: dict[str, str] = Field(default_factory=dict)  # category -> kind name
+    max_snap_m: float = Field(default=1000.0, gt=0, le=50_000)  # rows farther from any road node: outside
+    outside: Literal["error", "skip"] = "error"  # rows outside the map: an error, or skipped and counted
+
+
+def _replay(value: object) -> object:
+    return {"file": value} if isinstance(value, str) else value
+
+
+def _demand_source(value: object) -> object:
+    """``demand: FILE`` (or ``{file: FILE, ...}``): the demand file's block (policetwin.demandfit.include)."""
+    from policetwin.demandfit.include import read_demand_file
+
+    return read_demand_file(value, Demand)
+
+
+class Demand(Strict):
+    """Calls for service: a non-homogeneous Poisson (or Hawkes) process placed on road nodes, or a replay."""
+
+    model: Literal["poisson", "hawkes"] = "poisson"
+    hawkes: Hawkes | None = None  # parameters for model: hawkes (defaults when absent)
+    replay: Annotated[Replay | None, BeforeValidator(_replay)] = None  # replay a file instead of generating
     rate_per_hour: float = Field(gt=0, le=100_000)
     profile: Annotated[str | list[float], BeforeValidator(_profile)] = "default"
     background_weight: float = Field(default=1.0, ge=0)
@@ -159,6 +212,12 @@ class Demand(Strict):
     def _check_weights(self) -> Demand:
         if self.background_weight == 0 and not self.hotspots:
             raise ValueError("background_weight is 0 and there are no hotspots: calls have nowhere to happen")
+        if self.replay is not None:
+            names = [k.name for k in self.kinds]
+            bad = [((("replay", "kinds", cat)), f"unknown kind {kind!r}{nearest_name(kind, names)}; kinds: "
+                    f"{', '.join(names)}") for cat, kind in self.replay.kinds.items() if kind not in names]  # fmt: skip
+            if bad:
+                raise FieldProblems(bad)
         return self
 
 
@@ -193,13 +252,14 @@ class Scenario(Strict):
     map: str = Field(default="coquimbo", min_length=1)
     stations: list[Station] = Field(min_length=1)
     units: Units
-    demand: Demand
+    demand: Annotated[Demand, BeforeValidator(_demand_source)]  # or a demand file (demand fit)
     sensing: Sensing | None = None
     deterrence: Deterrence | None = None
     call_handling: CallHandling = CallHandling()
     dispatch: Dispatch = Dispatch()
     travel: Travel = Travel()
     outputs: Outputs = Outputs()
+    event: Event | None = None  # a large event in the city (policetwin.scenarios.event)
 
     @model_validator(mode="after")
     def _check_across_fields(self) -> Scenario:
@@ -234,6 +294,10 @@ class Scenario(Strict):
         if calls > MAX_CALLS:
             problems.append((("demand", "rate_per_hour"), f"rate x duration gives about {calls:,.0f} calls, more "
                              f"than the {MAX_CALLS:,} one run holds in memory; shorten the duration or lower the rate"))  # fmt: skip
+        if self.event is not None:
+            found = check_event_times(self.event, duration_s=self.duration, scenario_start=self.start)
+            found += police_problems(self.event.police, self.units, names)
+            problems += [(("event", *p), m) for p, m in found]
         if problems:
             raise FieldProblems(problems)
         return self

@@ -50,6 +50,8 @@ STREAMS = {
     "deterrence": 11,
     "breaks": 12,
     "initiated": 13,
+    "event": 14,
+    "event-incidents": 15,
 }
 #: Precompute travel-time rows for all call nodes when there are at least this many calls per node.
 WARM_CALLS_PER_NODE = 10
@@ -79,23 +81,38 @@ class PoliceModel(mesa.Model):
         checked: MapCheck | None = None,
         base_dir: Path | None = None,
     ) -> None:
+        self.scenario_input = scenario  # as given (written to scenario.yaml); the run's adds event units
+        glue = None
+        if scenario.event is not None:  # imported here: policetwin.event imports policetwin.sim
+            from policetwin.event.police import with_event_units
+            from policetwin.sim import event_glue as glue
+
+            scenario, checked = with_event_units(scenario), None
         self.seed_value = scenario.seed if seed is None else int(seed)
         super().__init__(rng=np.random.default_rng(np.random.SeedSequence(self.seed_value)))
         self.scenario = scenario
         self.env = simpy.Environment()
         self.network = network
         self.snapper = Snapper(network)
+        if glue is not None:
+            glue.check_venue_on_map(scenario, self.snapper, filename=filename)
         check = checked or check_on_map(scenario, network, self.snapper, filename=filename)
         if check.problems:
             raise ScenarioError(check.problems)
         self.warnings = list(check.warnings)
         self.load = check.load  # offered load per stage (assess), for the summary
         self.station_nodes = check.station_nodes
+        times = network.travel_times_s(
+            overrides_kph=scenario.travel.speeds_kph, speed_factor=scenario.travel.speed_factor
+        )
+        road_times = glue.closed_road_times(scenario, network, times) if glue else times  # for the whole run
+        self.closed_edges = road_times > times if road_times is not times else None
+        if self.closed_edges is not None:
+            router = None  # a shared router has the open roads' times
         self.router = None if scenario.travel.mode == "instant" else router or Router(
-            network.n_nodes, network.edge_u, network.edge_v,
-            network.travel_times_s(overrides_kph=scenario.travel.speeds_kph, speed_factor=scenario.travel.speed_factor),
+            network.n_nodes, network.edge_u, network.edge_v, road_times,
         )  # fmt: skip
-        self.kinds = list(scenario.demand.kinds)
+        self.kinds = list(scenario.demand.kinds) + (glue.crowd_kinds(scenario) if glue else [])
         n_units = scenario.units.count
         self.unit_available = np.ones(n_units, dtype=bool)
         self.unit_returning = np.zeros(n_units, dtype=bool)
@@ -126,6 +143,10 @@ class PoliceModel(mesa.Model):
         policy = make_policy(scenario.dispatch, base_dir=base_dir, filename=filename)
         self.dispatcher = Dispatcher(self, policy=policy, etas=self.etas, fleet=self.fleet)
         self.centre = CallCentre(self, on_ready=self.dispatcher.dispatch)
+        self.event = None  # the crowd, crowd calls and event police (sim.event_glue.EventGlue)
+        if glue is not None:
+            self.event = glue.EventGlue(self, filename=filename, base_dir=base_dir)
+            self.event.wire_dispatch(self.dispatcher)
         self.demand_weights = check.weights
         self.shifts = Shifts(self, self.fleet)
         self.fleet.go_off = self.shifts.go_off
@@ -193,6 +214,8 @@ class PoliceModel(mesa.Model):
         if not self._started:
             self._started = True
             self.centre.start(self.calls)
+            if self.event is not None:
+                self.event.start(self.env)
         for k in range(1, chunks + 1):
             self.env.run(until=duration * k / chunks)
             if progress is not None:

@@ -23,8 +23,9 @@ from policetwin import clock
 from policetwin.sim import report_figures as rf
 from policetwin.sim import report_html as rh
 from policetwin.sim import report_tables as rt
-from policetwin.sim.report_clock import start_label
+from policetwin.sim.report_clock import clock_axis, start_label
 from policetwin.sim.report_command import command_section
+from policetwin.sim.report_event import event_sections
 
 if TYPE_CHECKING:
     from policetwin.maps.network import RoadNetwork
@@ -224,6 +225,7 @@ def render_report(
     network: RoadNetwork,
     stations: list[dict],
     coverage: dict | None = None,
+    event: dict | None = None,
 ) -> str:
     """The report page as one HTML string (see :func:`write_report`)."""
     summary = summary if isinstance(summary, Mapping) else {}
@@ -265,6 +267,7 @@ def render_report(
         ),
         rh.section("Map", _figure_html(map_fig, "fig-map"), f"Drawn: {map_note}. Hover a point for details."),
         _coverage_section(network, coverage),
+        event_sections(event, summary, inc, clock_axis(start), _figure_html) if event else "",
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -301,6 +304,7 @@ def write_report(
     network: RoadNetwork,
     stations: list[dict],
     coverage: dict | None = None,
+    event: dict | None = None,
 ) -> None:
     """Write one self-contained, offline HTML report of a run to ``path`` (atomically).
 
@@ -309,7 +313,8 @@ def write_report(
     ``warnings`` lists lines shown near the top), ``network`` needs ``lon``, ``lat``, ``edge_u``, ``edge_v``
     (and ``highway`` to thin big maps), ``stations`` dicts with ``name``, ``lon``, ``lat``; ``coverage``
     (optional): ``times_s`` per node from the nearest source, ``standard_s``, ``sources`` (name, lon, lat)
-    and ``weights`` (demand per node) for the coverage map.
+    and ``weights`` (demand per node) for the coverage map; ``event`` (optional): what the event
+    sections draw (:meth:`policetwin.sim.event_glue.EventGlue.report_data`).
     """
     page = render_report(
         incidents=incidents,
@@ -318,6 +323,7 @@ def write_report(
         network=network,
         stations=stations,
         coverage=coverage,
+        event=event,
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

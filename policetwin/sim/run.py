@@ -25,6 +25,7 @@ from policetwin.maps import RoadNetwork, load_map
 from policetwin.outputs import check_target, foreign_files, output_lock, run_files
 from policetwin.scenarios import Scenario, scenario_sha256, scenario_to_yaml
 from policetwin.sim.checks import MapCheck
+from policetwin.sim.event_cost import city_cost
 from policetwin.sim.load import queue_growth_warnings
 from policetwin.sim.metrics import dispatch_figures, group_figures, summarise
 from policetwin.sim.model import PoliceModel
@@ -112,31 +113,37 @@ def simulate(
             incidents,
             assignments,
             units,
-            scenario=scenario,
+            scenario=model.scenario,  # with event police: the run's unit groups
             horizon_s=scenario.duration,
             unit_district={u.name: stations[u.station] for u in model.units},
         ),
         "groups": group_figures(
             units,
-            scenario=scenario,
+            scenario=model.scenario,
             unit_group={u.name: u.group for u in model.units},
             overtime_s=dict(zip(model.unit_names, model.shifts.overtime_s.tolist(), strict=True)),
             horizon_s=scenario.duration,
             shift_spans={
                 g: window_spans(group.shift, start=scenario.start, horizon_s=scenario.duration)
-                for g, group in enumerate(scenario.units.groups or [])
+                for g, group in enumerate(model.scenario.units.groups or [])
                 if group.shift is not None
             },
             patrol=model.patrol_coverage.figures() if model.patrol_coverage is not None else None,
         ),
         "prevented_by_presence": len(model.recorder.extra_tables.get("prevented", [])),
-        "coverage": coverage_figures(coverage, model.kinds),
+        "coverage": coverage_figures(coverage, model.kinds[: len(scenario.demand.kinds)]),
         "load": model.load,
         "warnings": [
             *model.warnings,
             *queue_growth_warnings(incidents, duration_s=scenario.duration, filename=filename),
         ],
     }
+    if model.event is not None:
+        summary["event"] = model.event.summary()
+        if scenario.event.counterfactual:  # the same scenario and seed without the event (same routine calls)
+            base = simulate(scenario.model_copy(update={"event": None}), seed=seed, network=network,
+                            filename=filename, base_dir=base_dir)  # fmt: skip
+            summary["event"]["city_cost"] = city_cost(model.event, incidents, base.incidents)
     summary["wall_s"] = round(time.perf_counter() - started, 3)
     return RunResult(summary=summary, incidents=incidents, units=units, assignments=assignments, model=model,
                      out_dir=None, coverage=coverage)  # fmt: skip
@@ -174,7 +181,7 @@ def coverage_input(model: PoliceModel) -> dict | None:
     from policetwin.sim.coverage import coverage_times
 
     nodes, sources = waiting_places(model)
-    standard = min(k.target for k in model.kinds)
+    standard = min(k.target for k in model.kinds[: len(model.scenario.demand.kinds)])
     return {
         "times_s": coverage_times(model.network, sources=nodes, router=model.router),
         "standard_s": standard,
@@ -212,9 +219,13 @@ def write_run_dir(result: RunResult, out_dir: Path, *, overwrite: bool = False) 
                 "rows": trips.num_rows,
                 "bytes": (tmp / "trips.parquet").stat().st_size,
             }
+        if model.event is not None:  # the crowd (per bin and walk link), the gates, the walk links
+            model.event.crowd_table().to_parquet(tmp / "crowd.parquet", index=False)
+            model.event.gate_table().to_parquet(tmp / "gates.parquet", index=False)
+            model.event.links_table().to_parquet(tmp / "walk_links.parquet", index=False)
         for name, rows in model.recorder.extra_tables.items():  # e.g. crowd.parquet from event modules
             pd.DataFrame(rows).to_parquet(tmp / f"{name}.parquet", index=False)
-        (tmp / "scenario.yaml").write_text(scenario_to_yaml(model.scenario), encoding="utf-8")
+        (tmp / "scenario.yaml").write_text(scenario_to_yaml(model.scenario_input), encoding="utf-8")
         if model.scenario.outputs.report:
             from policetwin.sim.report import write_report
 
@@ -224,7 +235,8 @@ def write_run_dir(result: RunResult, out_dir: Path, *, overwrite: bool = False) 
             ]
             write_report(tmp / "report.html", incidents=result.incidents, units=result.units,
                          summary=result.summary, network=model.network, stations=stations,
-                         coverage=result.coverage)  # fmt: skip
+                         coverage=result.coverage,
+                         event=model.event.report_data() if model.event is not None else None)  # fmt: skip
         result.summary["files"] = sorted([p.name for p in tmp.iterdir()] + ["summary.json"])
         (tmp / "summary.json").write_text(
             json.dumps(result.summary, indent=2, allow_nan=False), encoding="utf-8"
