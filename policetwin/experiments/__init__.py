@@ -26,6 +26,9 @@ _EXPORTS = {
     "write_sweep_report": "sweep_report",
     "run_query": "query",
     "QueryError": "query",
+    "optimize_staffing": "staffing_search",
+    "compare_sets": "compare_sets",
+    "rebuild_run_report": "run_report",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -113,6 +113,21 @@ def kpi_value(summary: dict, path: str) -> float:
     return float(value) if isinstance(value, (int, float)) else math.nan
 
 
+def release_model(model: Any) -> None:
+    """Let a finished model be freed: mesa <= 3.3 keeps every model as a key of the class attribute
+    ``Agent._ids`` (mesa issue #3179, fixed by PR #3180), so a worker running many simulations would keep
+    them all (about 0.45 GB per 24 h coquimbo-shifts run, measured); the model's reference cycles are then
+    collected at once rather than whenever the collector's thresholds say."""
+    import gc
+
+    from mesa.agent import Agent
+
+    ids = getattr(Agent, "_ids", None)
+    if isinstance(ids, dict):
+        ids.pop(model, None)
+    gc.collect()
+
+
 def run_task(task: dict) -> dict:
     """Simulate one run of a sweep and return its KPIs, status and timings. Never raises: a failure
     becomes ``status: failed`` with the error, so the sweep goes on. ``task``: the arm's resolved
@@ -139,6 +154,7 @@ def run_task(task: dict) -> dict:
         row["sim_s"] = float(result.summary["engine"]["simulate_s"])
         if task.get("keep_dir"):
             write_run_dir(result, Path(task["keep_dir"]))
+        release_model(result.model)
     except Exception as exc:  # recorded in the row: the sweep goes on
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
     row["wall_s"] = time.perf_counter() - started

@@ -202,22 +202,28 @@ def query_command(
 
 
 def report_command(
-    directory: Annotated[Path, typer.Argument(metavar="DIR", help="A sweep directory.")],
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="A sweep or run directory.")],
 ) -> None:
-    """(Re)build report.html of a sweep directory from its runs.parquet and study.yaml."""
+    """(Re)build report.html of a sweep directory (from runs.parquet and study.yaml) or of a run directory
+    (from its Parquet logs, summary.json and scenario.yaml; nothing is simulated again)."""
     cli = _cli()
 
     def action() -> None:
         from policetwin.errors import PoliceTwinError
+        from policetwin.experiments.run_report import rebuild_run_report
         from policetwin.experiments.sweep_report import write_sweep_report
         from policetwin.experiments.sweep_store import is_sweep_dir
 
-        if not is_sweep_dir(directory):
-            what = "a run directory" if (directory / "summary.json").is_file() else "not a sweep directory"
+        if is_sweep_dir(directory):
+            cli.out.print(f"wrote {write_sweep_report(directory)}")
+        elif (directory / "summary.json").is_file():
+            path, notes = rebuild_run_report(directory)
+            for note in notes:
+                cli.err.print(f"note: {note}", style="yellow")
+            cli.out.print(f"wrote {path}")
+        else:
             raise PoliceTwinError(
-                f"{directory}: {what}; report rebuilds the report of a sweep directory "
-                "(a run's report.html is written by policetwin run)"
+                f"{directory}: not a sweep directory, nor a run directory (no summary.json)"
             )
-        cli.out.print(f"wrote {write_sweep_report(directory)}")
 
     cli._guard(action)
