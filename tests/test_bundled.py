@@ -17,7 +17,9 @@ from policetwin.scenarios import bundled_scenarios
 def test_bundled_scenario_smoke_runs(name: str, tmp_path: Path) -> None:
     out = tmp_path / name
     # (the full-size crowd is a benchmark: here fewer people, stepped every 5 s)
-    smaller = ["--set", "event.attendees.total=2000", "--set", "event.crowd.step=5"] if "newyear" in name else []
+    smaller = (
+        ["--set", "event.attendees.total=2000", "--set", "event.crowd.step=5"] if "newyear" in name else []
+    )
     result = CliRunner().invoke(app, ["run", name, "--out", str(out), "--quiet", *smaller])
     assert result.exit_code == 0, result.output
     assert "all" in result.output  # the KPI table's overall row
