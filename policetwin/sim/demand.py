@@ -172,7 +172,23 @@ class PoissonDemand:
         return CallBatch(t_call=t_call, kind=kind, node=node, handling_s=handling_s, on_scene_s=on_scene_s)
 
 
-def make_demand(scenario: Scenario, weights: np.ndarray) -> DemandGenerator:
-    """The demand generator a scenario names (``demand.model``)."""
+def make_demand(scenario: Scenario, weights: np.ndarray, *, network=None) -> DemandGenerator:
+    """The demand generator a scenario names (``demand.model``, or ``demand.replay``).
+
+    Hawkes and replay need the road network (to place calls); without ``network`` the scenario's map is
+    loaded (cached). Poisson is unchanged, so old scenarios keep byte-identical logs.
+    """
     offset_s = week_offset_s(scenario.start)
+    if scenario.demand.replay is not None or scenario.demand.model == "hawkes":
+        from policetwin.maps.load import load_map
+
+        network = network if network is not None else load_map(scenario.map)
+        if scenario.demand.replay is not None:
+            from policetwin.sim.replay_calls import ReplayDemand
+
+            return ReplayDemand(scenario, network)
+        from policetwin.sim.hawkes import HawkesDemand
+
+        handling = scenario.call_handling.handling
+        return HawkesDemand(scenario.demand, handling, weights, network, week_offset_s=offset_s)
     return PoissonDemand(scenario.demand, scenario.call_handling.handling, weights, week_offset_s=offset_s)
