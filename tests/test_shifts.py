@@ -197,3 +197,15 @@ def test_posts_off_the_map_are_bad_input(tmp_path):
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 2
     assert f"{path}:11: units.groups.0.posts.0: post at (25.5, 60.5) is outside the map" in result.stderr
+
+
+def test_time_shares_of_units_never_on_duty_are_none_not_nan():
+    """A group whose shift does not start within a short run has no on-duty time: no share (JSON-safe),
+    not 0/0 (coquimbo-shifts run for 2 h used to end in an internal error)."""
+    import pandas as pd
+
+    from policetwin.sim.metrics import unit_time_shares
+
+    units = pd.DataFrame({"t_start": [0.0, 0.0], "t_end": [7200.0, 7200.0], "state": ["off_shift"] * 2})
+    shares = unit_time_shares(units, n_units=2, horizon_s=7200.0)
+    assert shares == {"count": 2, "utilisation": None, "saturation_index": None}

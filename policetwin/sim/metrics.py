@@ -78,6 +78,8 @@ def unit_time_shares(units: pd.DataFrame, *, n_units: int, horizon_s: float) -> 
     span = (end - start).to_numpy()
     state = units["state"]
     on_duty = n_units * horizon_s - span[(state == "off_shift").to_numpy(dtype=bool)].sum()
+    if on_duty <= 0:  # nobody on duty in the whole run (e.g. a short run before the first shift)
+        return {"count": n_units, "utilisation": None, "saturation_index": None}
     return {
         "count": n_units,
         "utilisation": float(span[state.isin(AWAY_STATES).to_numpy(dtype=bool)].sum() / on_duty),
