@@ -8,6 +8,7 @@ import re
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -17,10 +18,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from policetwin import __version__
+from policetwin.cityinit.cli import init_command
 from policetwin.dashboard.cli import dashboard as dashboard_command
+from policetwin.demandfit.calibrate_cli import calibrate_command
+from policetwin.demandfit.cli import demand_app
 from policetwin.durations import format_duration
 from policetwin.errors import MapError, PoliceTwinError, ScenarioError
+from policetwin.experiments.staffing_cli import staffing_command
 from policetwin.experiments.sweep_cli import query_command, report_command, sweep_command
+from policetwin.gis.cli import export_command
 
 # rich_markup_mode=None: plain click help ("-q, --quiet  No progress bar."), not "--quiet <bool>"
 app = typer.Typer(
@@ -31,17 +37,22 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 optimize_app = typer.Typer(
-    help="Deployment optimisation: where units should wait.", no_args_is_help=True, rich_markup_mode=None
+    help="Deployment optimisation: posts and staffing.", no_args_is_help=True, rich_markup_mode=None
 )
 maps_app = typer.Typer(
     help="Road networks: inspect and import OSM data.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(maps_app, name="maps")
 app.add_typer(optimize_app, name="optimize")
+app.add_typer(demand_app, name="demand")
+app.command("calibrate")(calibrate_command)
+optimize_app.command("staffing")(staffing_command)
 app.command("dashboard")(dashboard_command)
 app.command("sweep")(sweep_command)
 app.command("query")(query_command)
 app.command("report")(report_command)
+app.command("init")(init_command)
+app.command("export")(export_command)
 # names and paths are printed as written: no rich markup ("[old]"), emoji codes (":fire:") or highlighting
 out = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
 err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
@@ -169,6 +180,15 @@ def run(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    progress_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--progress-file",
+            metavar="FILE",
+            help='Also write the progress to FILE for programs: one JSON line per step, {"sim_t": '
+            'seconds simulated, "duration_s": the scenario\'s duration, "calls": calls so far}.',
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario, print its KPI table and write the run directory.
 
@@ -188,7 +208,15 @@ def run(
         network, check = _checked_map(sc, path, overrides or [])
         _print_warnings(check.warnings)
         with output_lock(target):
-            result = _simulate(sc, seed=seed, network=network, path=path, check=check, quiet=quiet)
+            result = _simulate(
+                sc,
+                seed=seed,
+                network=network,
+                path=path,
+                check=check,
+                quiet=quiet,
+                progress_file=progress_file,
+            )
             warnings = result.summary["warnings"]  # those found after the run follow the map check's
             warnings[len(check.warnings) :] = after = locate_problems(
                 warnings[len(check.warnings) :], overrides or []
@@ -224,33 +252,63 @@ def _checked_map(sc, path: Path, overrides: list[str]):
     return network, check
 
 
-def _simulate(sc, *, seed: int | None, network, path: Path, check, quiet: bool):
-    """Simulate with a progress bar on stderr (unless ``quiet``)."""
+def _simulate(
+    sc, *, seed: int | None, network, path: Path, check, quiet: bool, progress_file: Path | None = None
+):
+    """Simulate with a progress bar on stderr (unless ``quiet``) and progress lines in ``progress_file``."""
     from policetwin.sim.run import simulate
 
-    if quiet:
-        return simulate(sc, seed=seed, network=network, filename=str(path), checked=check)
-    # the bar starts with the first progress report, i.e. after setup: setup may fork worker
-    # processes, which is only safe while no progress thread runs
-    bar = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[sim]}"),
-        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=True,
-    )  # fmt: skip
-    task: list = []
-    started = time.perf_counter()
+    with _progress_lines(progress_file, sc.duration) as note:
+        if quiet:
+            return simulate(sc, seed=seed, network=network, filename=str(path), progress=note, checked=check)
+        # the bar starts with the first progress report, i.e. after setup: setup may fork worker
+        # processes, which is only safe while no progress thread runs
+        bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[sim]}"),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=True,
+        )  # fmt: skip
+        task: list = []
+        started = time.perf_counter()
 
-    def progress(sim_t: float, calls: int) -> None:
-        if not task:
-            bar.start()
-            task.append(bar.add_task("simulating", total=sc.duration, sim="", rate=""))
-        rate = calls / max(time.perf_counter() - started, 1e-9)
-        bar.update(task[0], completed=min(sim_t, sc.duration),
-                   sim=f"t={format_duration(sim_t)}", rate=f"{rate:,.0f} calls/s")  # fmt: skip
+        def progress(sim_t: float, calls: int) -> None:
+            if note is not None:
+                note(sim_t, calls)
+            if not task:
+                bar.start()
+                task.append(bar.add_task("simulating", total=sc.duration, sim="", rate=""))
+            rate = calls / max(time.perf_counter() - started, 1e-9)
+            bar.update(task[0], completed=min(sim_t, sc.duration),
+                       sim=f"t={format_duration(sim_t)}", rate=f"{rate:,.0f} calls/s")  # fmt: skip
+
+        try:
+            return simulate(
+                sc, seed=seed, network=network, filename=str(path), progress=progress, checked=check
+            )
+        finally:
+            bar.stop()
+
+
+@contextmanager
+def _progress_lines(file: Path | None, duration_s: float):
+    """A progress callback writing one JSON line per step to ``file`` (line-buffered, so a reader sees
+    each step at once); None without a file. A file that cannot be written is bad input (exit 2)."""
+    if file is None:
+        yield None
+        return
+    try:
+        sink = open(file, "w", encoding="utf-8", buffering=1)  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise PoliceTwinError(f"--progress-file {file}: {exc.strerror or exc}") from None
+
+    def note(sim_t: float, calls: int) -> None:
+        sink.write(
+            json.dumps({"sim_t": round(float(sim_t), 3), "duration_s": duration_s, "calls": calls}) + "\n"
+        )
 
     try:
-        return simulate(sc, seed=seed, network=network, filename=str(path), progress=progress, checked=check)
+        yield note
     finally:
-        bar.stop()
+        sink.close()
 
 
 @app.command()
@@ -291,16 +349,19 @@ def validate(
 @app.command()
 def compare(
     run_dirs: Annotated[
-        list[Path], typer.Argument(metavar="RUN_DIR...", help="Run directories (the first is the baseline).")
+        list[Path],
+        typer.Argument(metavar="RUN_OR_SET...", help="Run directories, folders of runs or SWEEP_DIR:ARM."),
     ],
 ) -> None:
     """Compare run directories: KPIs side by side with deltas against the first, and how their
-    resolved scenarios differ."""
+    resolved scenarios differ. Sets of replications (folders of run directories, or sweep arms
+    SWEEP_DIR:ARM with ARM an index or col=value,...): mean ± 95% CI and the difference to the first,
+    paired by seed when both have the same seeds."""
 
     def action() -> None:
-        from policetwin.experiments import compare_runs, render_comparison
+        from policetwin.experiments.compare_sets import compare_command_output
 
-        render_comparison(compare_runs(run_dirs), out)
+        compare_command_output(run_dirs, out)
 
     _guard(action)
 

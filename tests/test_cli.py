@@ -414,6 +414,34 @@ def test_run_with_progress_bar(scenario_file: Path, tmp_path: Path) -> None:
     assert (out / "summary.json").is_file()
 
 
+@pytest.mark.parametrize("quiet", [True, False])
+def test_run_progress_file_has_one_json_line_per_step(
+    scenario_file: Path, tmp_path: Path, quiet: bool
+) -> None:
+    out, progress = tmp_path / "runs" / "x", tmp_path / "progress.jsonl"
+    progress.write_text("stale\n")  # replaced, not appended to
+    result = invoke(
+        "run", scenario_file, "--out", out, "--progress-file", progress, *(["-q"] if quiet else [])
+    )
+    assert_clean_exit(result, 0)
+    steps = [json.loads(line) for line in progress.read_text().splitlines()]
+    duration = load_scenario(scenario_file).duration
+    assert len(steps) >= 100 and all(set(s) == {"sim_t", "duration_s", "calls"} for s in steps)
+    assert all(s["duration_s"] == duration for s in steps)
+    times = [s["sim_t"] for s in steps]
+    assert times == sorted(times) and times[0] > 0 and times[-1] >= duration
+    assert steps[-1]["calls"] == len(pd.read_parquet(out / "incidents.parquet"))
+    assert "--progress-file" in invoke("run", "--help").output
+
+
+def test_run_progress_file_that_cannot_be_written_is_bad_input(scenario_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs" / "x"
+    result = invoke("run", scenario_file, "--out", out, "-q", "--progress-file", tmp_path / "no" / "p.jsonl")
+    assert_clean_exit(result, 2)
+    assert f"error: --progress-file {tmp_path / 'no' / 'p.jsonl'}: No such file or directory" in result.output
+    assert_no_run_dir(out)
+
+
 def test_run_replaces_an_earlier_run_dir(scenario_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs" / "x"
     assert_clean_exit(invoke("run", scenario_file, "--out", out, "--seed", "1", "-q"), 0)
