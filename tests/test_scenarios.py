@@ -586,3 +586,71 @@ def test_pathological_yaml_is_refused(text: str, fragment: str) -> None:
     """Refused from the event stream, before any tree is built (the old code took 40 s on 5 MB)."""
     problems = problems_of(text)
     assert len(problems) == 1 and fragment in problems[0], problems
+
+
+DEMAND_FILE = """\
+rate_per_hour: 5
+kinds:
+  - {name: theft, priority: 2, share: 1, target: 20min, on_scene: {dist: exponential, mean: 20min}}
+"""
+SCENARIO_WITH_DEMAND_FILE = """\
+name: with-file
+duration: 2h
+map: helsinki
+stations: [{name: a, lon: 24.9340, lat: 60.1690}]
+units: {count: 2}
+demand: demand.yaml
+"""
+
+
+def test_a_relative_demand_file_is_read_from_the_scenarios_folder(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "city").mkdir()
+    (tmp_path / "city" / "demand.yaml").write_text(DEMAND_FILE)
+    (tmp_path / "city" / "sc.yaml").write_text(SCENARIO_WITH_DEMAND_FILE)
+    monkeypatch.chdir(tmp_path)  # not the scenario's folder
+    sc = load_scenario("city/sc.yaml")
+    assert sc.demand.rate_per_hour == 5 and sc.demand.kinds[0].name == "theft"
+    (tmp_path / "city" / "sc2.yaml").write_text(
+        SCENARIO_WITH_DEMAND_FILE.replace("demand.yaml", "other.yaml")
+    )
+    with pytest.raises(ScenarioError, match=r"sc2.yaml:6: demand: demand file not found: other.yaml"):
+        load_scenario("city/sc2.yaml")
+
+
+def test_set_overrides_apply_to_a_demand_file(tmp_path: Path) -> None:
+    (tmp_path / "demand.yaml").write_text(DEMAND_FILE)
+    (tmp_path / "sc.yaml").write_text(SCENARIO_WITH_DEMAND_FILE)
+    sc = load_scenario(tmp_path / "sc.yaml", ["demand.rate_per_hour=9", "demand.kinds.0.units=2",
+                                               "demand.model=hawkes"])  # fmt: skip
+    assert sc.demand.rate_per_hour == 9 and sc.demand.kinds[0].units == 2 and sc.demand.model == "hawkes"
+    assert sc.demand.kinds[0].name == "theft"  # the rest of the file is kept
+    with pytest.raises(
+        ScenarioError, match=r"sc.yaml:\d+: demand.rate_per_hour: .*greater than 0.*\[from --set\]"
+    ):
+        load_scenario(tmp_path / "sc.yaml", ["demand.rate_per_hour=-1"])
+    (tmp_path / "sc.yaml").write_text(SCENARIO_WITH_DEMAND_FILE.replace("demand.yaml", "gone.yaml"))
+    with pytest.raises(ScenarioError, match=r"sc.yaml:6: demand: demand file not found: gone.yaml"):
+        load_scenario(tmp_path / "sc.yaml", ["demand.rate_per_hour=9"])
+
+
+def test_the_model_gives_hawkes_demand_its_network(monkeypatch, line_network) -> None:
+    import numpy as np
+
+    from policetwin.sim import demand as demand_module
+    from policetwin.sim.model import PoliceModel
+
+    seen = {}
+    make = demand_module.make_demand
+
+    def spy(scenario, weights, *, network=None):
+        seen["network"] = network
+        return make(scenario, weights, network=network)
+
+    monkeypatch.setattr("policetwin.sim.model.make_demand", spy)
+    monkeypatch.setattr("policetwin.maps.load.load_map", lambda *a, **k: pytest.fail("map loaded again"))
+    sc = Scenario.model_validate({
+        "duration": 3600, "map": "unused-map.graphml", "stations": [{"name": "a", "lon": 0.0, "lat": 0.0}],
+        "units": {"count": 1}, "demand": {"rate_per_hour": 2, "model": "hawkes", "profile": "flat"},
+    })  # fmt: skip
+    model = PoliceModel(sc, network=line_network)
+    assert seen["network"] is line_network and np.all(np.isfinite(model.calls.t_call))

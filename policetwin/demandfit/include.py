@@ -2,7 +2,8 @@
 
 Forms: ``demand: demand.yaml`` or ``demand: {file: demand.yaml, model: hawkes}`` (keys beside ``file`` replace
 the file's, so ``--set demand.model=...`` works on the mapping form). The file holds the demand mapping, or a
-mapping with a ``demand:`` key. Relative paths are read from the working directory. Problems inside the file
+mapping with a ``demand:`` key. Relative paths are read from the scenario's folder (the loader makes
+them absolute), else from the working directory. Problems inside the file
 are reported with the file's own line: ``scenario.yaml:7: demand.kinds.0.share: in demand.yaml:12: ...``.
 """
 
@@ -20,14 +21,15 @@ def _problem(loc: tuple, msg: str) -> Any:
     return FieldProblems([(loc, msg)])
 
 
-def read_demand_file(value: Any, model: type[BaseModel]) -> Any:
-    """The validated demand of a file reference; any other value is returned unchanged for the schema."""
+def _read(value: Any) -> tuple[dict, dict, tuple, Path, dict] | None:
+    """(file's demand mapping with keys beside ``file`` merged in, its lines, key prefix, path, the keys
+    beside ``file``) of a file reference; None for any other value."""
     if isinstance(value, str):
         name, extra = value, {}
     elif isinstance(value, dict) and isinstance(value.get("file"), str):
         name, extra = value["file"], {k: v for k, v in value.items() if k != "file"}
     else:
-        return value
+        return None
     from policetwin.errors import ScenarioError
     from policetwin.scenarios.yamlfile import MAX_SCENARIO_BYTES, parse_yaml
 
@@ -38,8 +40,8 @@ def read_demand_file(value: Any, model: type[BaseModel]) -> Any:
             raise _problem(loc, f"demand file {name} is larger than {MAX_SCENARIO_BYTES // 1024} kB")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise _problem(loc, f"demand file not found: {name} (relative paths are read from the working "
-                       f"directory {Path.cwd()}); or write the demand mapping here") from None  # fmt: skip
+        raise _problem(loc, f"demand file not found: {name} (relative paths are read from the scenario's "
+                       f"folder, else the working directory {Path.cwd()}); or write the demand mapping here") from None  # fmt: skip
     except (OSError, UnicodeDecodeError) as exc:
         raise _problem(loc, f"cannot read demand file {name}: {exc}") from None
     try:
@@ -64,7 +66,22 @@ def read_demand_file(value: Any, model: type[BaseModel]) -> Any:
             **data,
             "replay": {**replay, "file": str((base / Path(replay["file"]).expanduser()).resolve())},
         }
-    merged = {**data, **extra}
+    return {**data, **extra}, lines, prefix, path, extra
+
+
+def expand_demand_file(value: Any) -> Any:
+    """The demand mapping a file reference stands for (so ``--set demand.x=...`` can change any of it);
+    any other value unchanged. FieldProblems when the file cannot be read."""
+    found = _read(value)
+    return value if found is None else found[0]
+
+
+def read_demand_file(value: Any, model: type[BaseModel]) -> Any:
+    """The validated demand of a file reference; any other value is returned unchanged for the schema."""
+    found = _read(value)
+    if found is None:
+        return value
+    merged, lines, prefix, path, extra = found
     try:
         return model.model_validate(merged)
     except ValidationError as exc:

@@ -200,9 +200,56 @@ def _absolute_paths(scenario: Scenario, base_dir: Path) -> Scenario:
     return scenario.model_copy(update=update) if update else scenario
 
 
-def scenario_from_text(text: str, filename: str, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Validate scenario YAML text (see :func:`load_scenario`)."""
+def _from_folder(value: Any, base_dir: Path) -> Any:
+    """A file reference (``FILE`` or ``{file: FILE, ...}``) made absolute when it names a file in
+    ``base_dir``; anything else unchanged (then relative to the working directory)."""
+    name = value if isinstance(value, str) else value.get("file") if isinstance(value, dict) else None
+    if not isinstance(name, str) or not name or Path(name).expanduser().is_absolute():
+        return value
+    candidate = base_dir / Path(name).expanduser()
+    if not exists_safely(candidate):
+        return value
+    found = str(candidate.resolve())
+    return found if isinstance(value, str) else {**value, "file": found}
+
+
+def _files_from_folder(data: Any, base_dir: Path) -> None:
+    """``demand: FILE`` and ``units.groups[].forecast`` are read relative to the scenario's folder."""
+    if not isinstance(data, dict):
+        return
+    if "demand" in data:
+        data["demand"] = _from_folder(data["demand"], base_dir)
+    groups = data.get("units", {}).get("groups") if isinstance(data.get("units"), dict) else None
+    for group in groups if isinstance(groups, list) else []:
+        if isinstance(group, dict) and "forecast" in group:
+            group["forecast"] = _from_folder(group["forecast"], base_dir)
+
+
+def _expand_demand(data: Any, overrides: list[str] | tuple[str, ...], filename: str, lines: dict) -> None:
+    """With ``--set demand.x=...`` and ``demand: FILE``: the file's mapping in its place first."""
+    if not isinstance(data, dict) or not any(o.strip().startswith("demand.") for o in overrides):
+        return
+    from policetwin.demandfit.include import expand_demand_file
+
+    try:
+        data["demand"] = expand_demand_file(data.get("demand"))
+    except FieldProblems as exc:
+        line = lines.get(("demand",), 1)
+        raise ScenarioError([f"{filename}:{line}: demand: {msg}" for _, msg in exc.problems]) from None
+
+
+def scenario_from_text(
+    text: str,
+    filename: str,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    base_dir: Path | None = None,
+) -> Scenario:
+    """Validate scenario YAML text (see :func:`load_scenario`); relative demand and forecast files are read
+    from ``base_dir`` (default: the folder of ``filename``) when they are there."""
     data, lines = parse_yaml(text, filename)
+    _files_from_folder(data, Path(filename).parent if base_dir is None else base_dir)
+    _expand_demand(data, overrides, filename, lines)
     overridden = {apply_override(data, item) for item in overrides}
     try:
         return Scenario.model_validate(data)

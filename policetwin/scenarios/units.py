@@ -93,6 +93,28 @@ class Post(Strict):
     lat: Lat
 
 
+def _iso(value: object) -> object:
+    """A YAML date (``2024-02-20``) as its ISO text."""
+    import datetime as dt
+
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+class Forecast(Strict):
+    """A ``demand predict`` forecast whose top cells (snapped to the beat's nodes) are the hotspots:
+    ``method`` default hawkes, else prospective, else kde (the first the file has); ``origin`` default the
+    latest in the file (policetwin.demandfit.hotspots)."""
+
+    file: str = Field(min_length=1)
+    method: Literal["kde", "prospective", "hawkes"] | None = None
+    origin: Annotated[str | None, BeforeValidator(_iso)] = None  # ISO date of a forecast origin in the file
+
+
+def _forecast(value: object) -> object:
+    """``forecast: FILE`` is short for ``forecast: {file: FILE}``."""
+    return {"file": value} if isinstance(value, str) else value
+
+
 class UnitGroup(Strict):
     """Units alike: their station, shift, where they wait between calls and what they can do."""
 
@@ -106,6 +128,7 @@ class UnitGroup(Strict):
     speed_factor: float = Field(default=0.6, gt=0, le=1)  # patrol speed relative to the road speed
     hotspots: int = Field(default=5, ge=1, le=100)  # hotspot: the beat's top nodes by demand, visited in turn
     dwell: Distribution | None = None  # hotspot: time spent at each (default 10 min)
+    forecast: Annotated[Forecast | None, BeforeValidator(_forecast)] = None  # hotspot: from a forecast file
     capabilities: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     meal_break: MealBreak | None = None  # needs a shift: one break per duty period
     self_initiated: SelfInitiated | None = None
@@ -140,6 +163,20 @@ class UnitGroup(Strict):
                     f"dwell is the time hotspot units stay at each hotspot; this group's idle is {self.idle}",
                 )
             )
+        if self.forecast is not None:
+            if self.idle != "hotspot":
+                problems.append(
+                    (
+                        ("forecast",),
+                        f"forecast sets the hotspots of hotspot units; this group's idle is {self.idle}",
+                    )
+                )
+            else:
+                from policetwin.demandfit.hotspots import check_forecast
+
+                f = self.forecast
+                if (msg := check_forecast(f.file, method=f.method, origin=f.origin)) is not None:
+                    problems.append((("forecast",), msg))
         if problems:
             raise FieldProblems(problems)
         if self.idle == "hotspot" and self.dwell is None:

@@ -125,7 +125,7 @@ class PoliceModel(mesa.Model):
         self.units = make_units(self)
         self.unit_station = np.array([u.station for u in self.units], dtype=np.int64)
         self.unit_names = [u.name for u in self.units]
-        incidents = make_demand(scenario, check.weights).generate(
+        incidents = make_demand(scenario, check.weights, network=network).generate(
             duration_s=scenario.duration,
             demand_rng=stream(self.seed_value, "demand"),
             service_rng=stream(self.seed_value, "service"),

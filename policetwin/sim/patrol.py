@@ -118,6 +118,19 @@ class Patrol:
             nodes = np.flatnonzero(model.node_district == beat)
             if group.idle == "random_beat":
                 picks = self.rng.choice(nodes, size=min(RANDOM_WAYPOINTS, nodes.size), replace=False)
+            elif group.forecast is not None:  # the forecast's top cells in the beat
+                from policetwin.demandfit.hotspots import forecast_nodes
+
+                f = group.forecast
+                picks = forecast_nodes(f.file, method=f.method, origin=f.origin, snapper=model.snapper,
+                                       beat_nodes=nodes, count=group.hotspots)  # fmt: skip
+                if picks.size == 0:
+                    from policetwin.errors import ScenarioError
+
+                    raise ScenarioError(
+                        [f"scenario:0: units.groups.{g}.forecast: no forecast cell lies in the beat"]
+                    )
+                self.dwell[g] = Draws(group.dwell, model.stream("patrol-dwell"))
             else:
                 weights = model.demand_weights[nodes]
                 picks = nodes[np.argsort(-weights, kind="stable")[: group.hotspots]]
