@@ -255,10 +255,9 @@ def test_layer_registry_builds_the_map_and_accepts_new_layers(tmp_path: Path):
     ctx = layers.LayerContext(run, "abc", "zh")
     fig, present = layers.build_map(ctx)
     assert present == ["roads", "districts", "hotspots", "stations", "incidents", "units"]
-    assert fig.layout.map.style == "white-bg"
-    assert [layer.source for layer in fig.layout.map.layers] == [
-        "/_pt/geo/abc/roads-minor.geojson", "/_pt/geo/abc/roads-major.geojson", "/_pt/geo/abc/district-0.geojson"]  # fmt: skip
-    assert fig.layout.meta["map_layers"] == ["roads", "roads", "districts"]
+    assert fig.layout.map.style == figures.BLANK_STYLE  # transparent: the streets are drawn under the map
+    assert [layer.source for layer in fig.layout.map.layers] == ["/_pt/geo/abc/district-0.geojson"]
+    assert fig.layout.meta["map_layers"] == ["districts"]
     assert [tr.meta for tr in fig.data] == ["hotspots", "stations"]
     assert fig.data[1].name == "派出所" and "text" not in (fig.data[1].mode or "")
     ring = layers.ReplayLayer("rings", "layer.hotspots", True, 35,
@@ -269,6 +268,98 @@ def test_layer_registry_builds_the_map_and_accepts_new_layers(tmp_path: Path):
         assert present.index("rings") == present.index("hotspots") + 1
     finally:
         layers._LAYERS.pop("rings")
+
+
+def test_replay_page_brings_the_streets_and_the_first_chunk(app_with_runs, tmp_path: Path):
+    """Replay's first paint needs no request after the page: the street network (compact polylines) and the
+    chunk at the slider's start are in the page's config; later chunks are fetched."""
+    from policetwin.dashboard.pages import replay as replay_page
+    from policetwin.dashboard.rundata import open_run, run_key
+
+    key = run_key((tmp_path / "a").resolve())
+    panel = replay_page.replay_panel("replay", [key], "en", t0_s=4000.0)
+    cfg = next(c for c in _components(panel) if getattr(c, "id", None) == "replay-cfg").data
+    (graph,) = cfg["graphs"]
+    run = open_run(tmp_path / "a")
+    assert graph["roads"] == replay.road_lines(run)
+    assert graph["first"] == {"i": 1, "data": replay.chunk(run, 1)}
+    assert graph["base"] == f"/_pt/replay/{key}"
+    lon, lat, zoom = graph["view"]  # the map's initial view: replay.js draws in it before the map loads
+    assert (lon, lat) == pytest.approx((2 * 0.009, 0.0)) and zoom == figures.zoom_for(replay.bbox(run))
+    box = next(c for c in _components(panel) if getattr(c, "id", None) == "replay-map-0-box")
+    assert box.style == {"height": "620px"} and box.children.id == "replay-map-0"
+    # a run without streets: no street data, and the page says so
+    (tmp_path / "b" / "roads.parquet").unlink()
+    layout = replay_page.layout(lang="en", run=run_key((tmp_path / "b").resolve()))
+    cfg = next(c for c in _components(layout) if getattr(c, "id", None) == "replay-cfg").data
+    assert cfg["graphs"][0]["roads"] is None
+    assert any(getattr(c, "id", None) == "replay-no-roads" for c in _components(layout))
+
+
+def test_one_run_pages_share_the_run_choice(app_with_runs, tmp_path: Path):
+    from policetwin.dashboard.app import current
+    from policetwin.dashboard.pages import chosen_run
+    from policetwin.dashboard.rundata import run_key
+
+    newest = current().scan().runs[0].key
+    assert chosen_run(None, "no-such-run") == ("en", newest)
+    b = run_key((tmp_path / "b").resolve())
+    assert chosen_run("zh", b) == ("zh", b)
+    for page in ("replay", "kpis"):  # both use it: the URL's run, else the newest
+        src = (PKG / "pages" / f"{page}.py").read_text(encoding="utf-8")
+        assert "chosen_run(lang, run)" in src and "found.runs[0]" not in src and "def _choose_run" not in src
+
+
+def test_run_page_says_when_an_upload_is_too_large(app_with_runs):
+    import dash
+
+    from policetwin.dashboard import jobs
+    from policetwin.dashboard.pages import run as run_page
+
+    for lang in ("en", "zh"):
+        box = run_page._picked({"name": "huge.yaml", "size": 5 * 1024 * 1024, "n": 1}, lang)
+        assert box.id == "run-upload-error"
+        assert box.children == t("run.upload_too_large", lang, name="huge.yaml", size_kb="5,120", max_kb=256)
+    assert run_page._picked({"name": "ok.yaml", "size": 1000, "n": 2}, "en") is dash.no_update
+    assert run_page._picked(None, "en") is dash.no_update
+    layout = run_page.layout(lang="zh")
+    upload = next(c for c in _components(layout) if getattr(c, "id", None) == "run-upload-box")
+    assert upload.max_size == jobs.MAX_UPLOAD_BYTES  # the box refuses what the server would refuse
+    assert t("run.upload", "zh", max_kb=256) in _strings(layout)
+
+
+def test_run_page_offers_the_idle_modes_of_the_chosen_scenario(app_with_runs):
+    from policetwin.dashboard import jobs
+    from policetwin.dashboard.pages import run as run_page
+
+    n_posts = len(jobs.scenario_facts("coquimbo-whatif-posts")["posts"])
+    options, value, note = run_page._idle_choices("bundled:coquimbo-whatif-posts", None, "hotspot", "zh")
+    assert [o["value"] for o in options] == ["station", "post", "random_beat", "hotspot"]
+    assert [o["label"] for o in options][1] == t("idle.post", "zh") and value == "hotspot"
+    assert note == t("run.idle_posts", "zh", n=n_posts)
+    options, value, note = run_page._idle_choices("bundled:helsinki", None, "post", "en")
+    assert [o["value"] for o in options] == ["station", "random_beat", "hotspot"]
+    assert value is None and note == t("run.idle_no_posts", "en")  # post is cleared: no posts here
+    layout = run_page.layout(lang="en")  # the default scenario (helsinki) has no posts
+    idle = next(c for c in _components(layout) if getattr(c, "id", None) == "run-idle")
+    assert [o["value"] for o in idle.options] == ["station", "random_beat", "hotspot"]
+
+
+def _components(component) -> list:
+    """A component and every component inside it."""
+    out, todo = [], [component]
+    while todo:
+        c = todo.pop()
+        out.append(c)
+        children = getattr(c, "children", None)
+        todo += (
+            children
+            if isinstance(children, list)
+            else [children]
+            if hasattr(children, "to_plotly_json")
+            else []
+        )
+    return out
 
 
 # ----------------------------------------------------------------------------- a 1M-incident run

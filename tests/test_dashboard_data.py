@@ -5,6 +5,7 @@ jobs (overrides, progress parsing, upload validation) and the CLI's port and hos
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import math
 import shutil
@@ -245,15 +246,51 @@ def test_incident_window_caps_most_urgent_first(tmp_path: Path):
     assert set(win["p"]) == {1}
 
 
+def _decode_lines(part: dict, scale: float) -> list[list[tuple[float, float]]]:
+    """The polylines of :func:`replay.road_lines` as (lon, lat) lists (what replay.js decodes)."""
+    xy = np.cumsum(np.array(part["d"], dtype=np.int64).reshape(-1, 2), axis=0) * scale
+    ends = np.cumsum([0, *part["n"]])
+    return [[tuple(p) for p in xy[a:b].round(6).tolist()] for a, b in itertools.pairwise(ends)]
+
+
 def test_road_and_district_geometry(tiny: Path):
     run = open_run(tiny)
-    roads = replay.road_segments(run)
-    assert len(roads["major"]) == 1 and len(roads["minor"]) == 3
-    assert roads["major"][0] == [[pytest.approx(2 * STEP), 0.0], [pytest.approx(3 * STEP), 0.0]]
+    roads = replay.road_lines(run)
+    scale = roads["scale"]
+    assert _decode_lines(roads["major"], scale) == [[(round(2 * STEP, 6), 0.0), (round(3 * STEP, 6), 0.0)]]
+    # minor: 100-101-102 joined through node 101 (two minor segments meet there), then 103-104
+    minor = _decode_lines(roads["minor"], scale)
+    assert roads["minor"]["n"] == [3, 2]
+    assert [[lon for lon, _ in line] for line in minor] == [[0.0, STEP, round(2 * STEP, 6)],
+                                                           [round(3 * STEP, 6), round(4 * STEP, 6)]]  # fmt: skip
     assert list(replay.district_segments(run)) == ["S"]  # 103-104 crosses into "" and is left out
     assert len(replay.district_segments(run)["S"]) == 3
-    fc = replay.geojson_lines(roads["minor"])
+    fc = replay.geojson_lines(replay.district_segments(run)["S"])
     assert fc["features"][0]["geometry"]["type"] == "MultiLineString"
+
+
+def test_polylines_cover_every_segment_once():
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 60, 12), rng.integers(0, 60, 12)  # a street of 60 nodes and a few cross streets
+    pairs = {(i, i + 1) for i in range(59)} | {
+        (min(p, q), max(p, q)) for p, q in zip(a, b, strict=True) if p != q
+    }
+    a, b = np.array([p for p, _ in pairs]), np.array([q for _, q in pairs])
+    lines = replay.polylines(a, b)
+    walked = [(min(p, q), max(p, q)) for line in lines for p, q in itertools.pairwise(line)]
+    assert sorted(walked) == sorted(pairs)  # every segment exactly once
+    assert len(lines) < len(pairs)  # joined where nodes have two segments
+    ring = replay.polylines(np.array([0, 1, 2]), np.array([1, 2, 0]))
+    assert len(ring) == 1 and len(ring[0]) == 4 and ring[0][0] == ring[0][-1]
+
+
+def test_road_lines_are_compact_and_empty_without_roads(tiny: Path, tmp_path: Path):
+    run = open_run(tiny)
+    assert all(isinstance(v, int) for v in replay.road_lines(run)["minor"]["d"])
+    bare = make_run(tmp_path / "bare")
+    (bare / "roads.parquet").unlink()
+    assert replay.road_lines(open_run(bare)) == {"scale": replay.COORD_SCALE, "major": {"n": [], "d": []},
+                                                 "minor": {"n": [], "d": []}}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- KPIs
@@ -342,17 +379,52 @@ def test_compare_uses_compare_runs_and_sets_get_confidence_intervals(tmp_path: P
 # ----------------------------------------------------------------------------- Run page jobs
 
 
-def test_progress_parsing_and_messages():
-    bar = "\x1b[?25l\r\x1b[2K\x1b[1msimulating\x1b[0m ━━━ t=3.5h 2,984 calls/s \x1b[33m0:00:01\x1b[0m"
-    assert jobs.parse_progress(bar) == 3.5 * 3600
-    assert jobs.parse_progress(bar + "\r\x1b[2Ksimulating t=95s") == 95.0
-    assert jobs.parse_progress("nothing") is None
-    assert jobs.message_lines(bar + "\nbad.yaml:3: units.count: bad\n") == ["bad.yaml:3: units.count: bad"]
+def test_progress_lines_and_messages(tmp_path: Path):
+    """The job reads the CLI's --progress-file JSON lines (a line still being written waits)."""
+    file = tmp_path / "p.jsonl"
+    assert jobs.read_progress(file) == (None, 0)  # not there yet: the CLI is still loading the map
+    file.write_text(
+        '{"sim_t": 60.0, "duration_s": 7200, "calls": 1}\n{"sim_t": 3600.5, "duration_s": 7200, "calls": 9}\n'
+    )
+    sim_t, offset = jobs.read_progress(file)
+    assert sim_t == 3600.5 and offset == file.stat().st_size
+    assert jobs.read_progress(file, offset) == (None, offset)  # nothing new
+    with file.open("a") as fh:
+        fh.write('{"sim_t": 7200.0, "dura')  # half a line
+    assert jobs.read_progress(file, offset) == (None, offset)
+    with file.open("a") as fh:
+        fh.write('tion_s": 7200, "calls": 12}\nnot json\n')
+    assert jobs.read_progress(file, offset)[0] == 7200.0
+    assert jobs.message_lines("\x1b[33mbad.yaml:3: units.count: bad\x1b[0m\n\n") == [
+        "bad.yaml:3: units.count: bad"
+    ]
+
+
+def test_execute_follows_the_cli_progress_file(tmp_path: Path):
+    out, progress = tmp_path / "run", tmp_path / "progress.jsonl"
+    seen: list[float] = []
+    cmd = jobs.run_command("helsinki", out, ["duration=2h"], 3, progress)
+    result = jobs.execute(cmd, out, seen.append, progress)
+    assert result.code == 0, result.lines
+    assert (out / "summary.json").is_file()
+    assert seen and seen == sorted(seen) and seen[-1] >= 7200.0  # (a fast run may show only its end)
+    bad = jobs.execute(jobs.run_command("helsinki", tmp_path / "bad", ["units.count=yes"], None, progress),
+                       tmp_path / "bad", seen.append, progress)  # fmt: skip
+    assert bad.code == 2 and any("units.count" in line for line in bad.lines)
+
+
+def _facts(**kw) -> dict:
+    base = {"name": "x", "duration_s": 3600.0, "stations": ["A", "B"], "count": 5, "groups": [], "posts": [],
+            "per_station": {}}  # fmt: skip
+    return base | kw
+
+
+def _group(name: str, count: int, **kw) -> dict:
+    return {"name": name, "count": count, "idle": "station", "posts": [], "beat": False, "dwell": False} | kw
 
 
 def test_overrides_for_each_unit_form():
-    facts = {"name": "x", "duration_s": 3600.0, "stations": ["A", "B"], "count": 5, "groups": [],
-             "per_station": {}}  # fmt: skip
+    facts = _facts()
     sets = jobs.overrides(
         jobs.RunParams(units=7, rate_per_hour=3.5, policy="beat_first", duration="2h"), facts
     )
@@ -362,13 +434,51 @@ def test_overrides_for_each_unit_form():
     value = yaml.safe_load(patrol[0].split("=", 1)[1])
     assert value["groups"] == [{"name": "A", "count": 3, "station": "A", "idle": "random_beat"},
                                {"name": "B", "count": 2, "station": "B", "idle": "random_beat"}]  # fmt: skip
-    grouped = dict(facts, groups=[{"name": "g1", "count": 2}, {"name": "g2", "count": 6}])
+    grouped = _facts(groups=[_group("g1", 2), _group("g2", 6)])
     assert jobs.overrides(jobs.RunParams(units=4, idle="hotspot"), grouped) == [
         "units.groups.0.count=1", "units.groups.0.idle=hotspot", "units.groups.1.count=3",
         "units.groups.1.idle=hotspot", "units.count=null"]  # fmt: skip
     assert jobs.check_params(0, -1, "soon") == [("run.units", "run.bad_number"), ("run.rate", "run.bad_number"),
                                                 ("run.duration", "run.bad_duration")]  # fmt: skip
     assert jobs.check_params(3, 2.5, "90min") == []
+
+
+def test_idle_modes_are_the_schema_s_and_post_needs_posts():
+    import typing
+
+    from policetwin.scenarios.units import UnitGroup
+
+    assert set(jobs.IDLE_MODES) == set(typing.get_args(UnitGroup.model_fields["idle"].annotation))
+    assert jobs.idle_modes(_facts()) == ["station", "random_beat", "hotspot"]
+    post = {"lon": 1.0, "lat": 2.0}
+    with_posts = _facts(groups=[_group("g1", 2, idle="post", posts=[post]), _group("g2", 3, beat=True,
+                                idle="hotspot", dwell=True)], posts=[post])  # fmt: skip
+    assert jobs.idle_modes(with_posts) == ["station", "post", "random_beat", "hotspot"]
+    # post: a group without posts of its own waits at the scenario's posts, and drops beat and dwell
+    assert jobs.overrides(jobs.RunParams(idle="post"), with_posts) == [
+        "units.groups.0.idle=post", "units.groups.1.idle=post", 'units.groups.1.posts=[{"lon": 1.0, "lat": 2.0}]',
+        "units.groups.1.beat=null", "units.groups.1.dwell=null"]  # fmt: skip
+    # away from post: the posts go; random_beat keeps the beat
+    assert jobs.overrides(jobs.RunParams(idle="random_beat"), with_posts) == [
+        "units.groups.0.idle=random_beat", "units.groups.0.posts=[]", "units.groups.1.idle=random_beat",
+        "units.groups.1.dwell=null"]  # fmt: skip
+    with pytest.raises(ValueError, match="no posts"):
+        jobs.overrides(jobs.RunParams(idle="post"), _facts())
+
+
+@pytest.mark.parametrize("name", ["helsinki", "coquimbo-shifts", "coquimbo-whatif-posts"])
+def test_every_offered_idle_mode_gives_a_valid_scenario(name: str):
+    from policetwin.scenarios import load_scenario
+
+    facts = jobs.scenario_facts(name)
+    modes = jobs.idle_modes(facts)
+    assert ("post" in modes) == (name != "helsinki")
+    for mode in modes:
+        sc = load_scenario(name, jobs.overrides(jobs.RunParams(idle=mode, units=9), facts))
+        groups = sc.units.groups or []  # a scenario without groups waits at its stations
+        assert all(g.idle == mode for g in groups) and (groups or mode == "station"), mode
+        if mode == "post":
+            assert all(g.posts for g in sc.units.groups)
 
 
 def _b64(text: str | bytes) -> str:
@@ -384,6 +494,9 @@ def test_upload_validation(tmp_path: Path):
     assert ok.path is not None and ok.path.name == "my-city.yaml" and ok.scenario_name and not ok.lines
     big = jobs.validate_upload("big.yaml", _b64("#" * (jobs.MAX_UPLOAD_BYTES + 1)), tmp_path)
     assert big.error_key == "run.upload_too_large" and big.path is None
+    assert jobs.too_large("x.yaml", jobs.MAX_UPLOAD_BYTES) is None
+    huge = jobs.too_large("../my big.yaml", 50 * 1024 * 1024)
+    assert huge.error_params == {"name": "my-big.yaml", "size_kb": "51,200", "max_kb": 256}
     assert jobs.validate_upload("x.txt", _b64("a: 1"), tmp_path).error_key == "run.upload_not_yaml"
     bad = jobs.validate_upload("bad.yaml", _b64("name: x\nunits: {count: yes}\n: : :\n"), tmp_path)
     assert bad.path is None and bad.lines and all(line.startswith("bad.yaml:") for line in bad.lines)
@@ -400,9 +513,9 @@ def test_upload_validation(tmp_path: Path):
 
 
 def test_run_command_is_the_cli():
-    cmd = jobs.run_command("helsinki", Path("runs/x"), ["units.count=3"], 7)
-    assert cmd[1:] == ["-m", "policetwin", "run", "helsinki", "--out", "runs/x", "--set", "units.count=3",
-                       "--seed", "7"]  # fmt: skip
+    cmd = jobs.run_command("helsinki", Path("runs/x"), ["units.count=3"], 7, Path("p.jsonl"))
+    assert cmd[1:] == ["-m", "policetwin", "run", "helsinki", "--out", "runs/x", "--quiet", "--progress-file",
+                       "p.jsonl", "--set", "units.count=3", "--seed", "7"]  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -428,17 +541,27 @@ def test_cli_port_in_use_lang_and_host(tmp_path: Path):
 
 
 def test_flask_routes_serve_chunks_and_geojson(tiny: Path, tmp_path: Path):
+    import gzip
+
     from policetwin.dashboard.app import create_app
     from policetwin.dashboard.rundata import run_key
 
     app = create_app([tiny], runs_dir=tmp_path / "none")
+    app.server.add_url_rule("/_test/big", "big", lambda: {"x": [[1.5, -2.25]] * 2000})
     client = app.server.test_client()
     key = run_key(tiny.resolve())
     data = client.get(f"/_pt/replay/{key}/0.json").get_json()
     assert data["units"]["ids"] == ["S-01", "S-02"]
-    geo = client.get(f"/_pt/geo/{key}/roads-minor.geojson").get_json()
-    assert len(geo["features"][0]["geometry"]["coordinates"]) == 3
     assert client.get(f"/_pt/geo/{key}/district-0.geojson").status_code == 200
     assert client.get(f"/_pt/geo/{key}/district-9.geojson").status_code == 404
+    assert client.get(f"/_pt/geo/{key}/roads-minor.geojson").status_code == 404  # streets come with the page
     assert client.get("/_pt/replay/nope/0.json").status_code == 404
+    # JSON answers (chunks, and Dash's page layouts that carry the streets) are gzip-compressed when accepted
+    plain = client.get("/_test/big")
+    packed = client.get("/_test/big", headers={"Accept-Encoding": "gzip, deflate"})
+    assert "Content-Encoding" not in plain.headers and packed.headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(packed.data)) == plain.get_json()
+    assert len(packed.data) < len(plain.data) / 3
+    small = client.get(f"/_pt/replay/{key}/0.json", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in small.headers  # under 2 kB: not worth it
     shutil.rmtree(tiny)

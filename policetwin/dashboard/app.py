@@ -1,8 +1,9 @@
 """The Dash application: configuration, run discovery, the page registry wired into ``dash.register_page``,
-and the server routes that feed the replay map (GeoJSON layers, time-window chunks)."""
+and the server routes that feed the replay map (district GeoJSON, time-window chunks)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import tempfile
 import threading
@@ -80,20 +81,37 @@ def current() -> DashboardState:
 
 
 def _register_routes(app: Dash) -> None:
-    from flask import Response, abort
+    from flask import Response, abort, request
 
     from policetwin.dashboard import replay
 
-    def payload(data: object) -> Response:
+    def payload(data: object, status: int = 200) -> Response:
         body = json.dumps(data, separators=(",", ":"), allow_nan=False)
-        return Response(body, mimetype="application/json", headers={"Cache-Control": "max-age=3600"})
+        return Response(
+            body, status=status, mimetype="application/json", headers={"Cache-Control": "max-age=3600"}
+        )
+
+    @app.server.after_request
+    def compress(response: Response) -> Response:
+        """gzip JSON answers (page layouts carry the replay's street network and first chunk; chunks are
+        mostly digits): a third to a tenth of the bytes."""
+        if (
+            response.mimetype == "application/json"
+            and not (response.direct_passthrough or response.is_streamed)
+            and "Content-Encoding" not in response.headers
+            and "gzip" in request.headers.get("Accept-Encoding", "")
+        ):
+            body = response.get_data()
+            if len(body) > 2048:
+                response.set_data(gzip.compress(body, compresslevel=5))
+                response.headers["Content-Encoding"] = "gzip"
+                response.headers["Vary"] = "Accept-Encoding"
+        return response
 
     @app.server.route(f"{URL_PREFIX}/geo/<key>/<name>.geojson")
     def geojson(key: str, name: str):  # type: ignore[no-untyped-def]
         try:
             run = STATE.run_data(key)
-            if name in ("roads-major", "roads-minor"):
-                return payload(replay.geojson_lines(replay.road_segments(run)[name.split("-")[1]]))
             if name.startswith("district-") and name[9:].isdigit():
                 segments = list(replay.district_segments(run).values())
                 i = int(name[9:])
@@ -109,7 +127,7 @@ def _register_routes(app: Dash) -> None:
             run = STATE.run_data(key)
             return payload(replay.chunk(run, index))
         except RunDirError as exc:
-            return payload({"error": exc.message(STATE.lang)}), 404
+            return payload({"error": exc.message(STATE.lang)}, 404)
 
 
 def _reset_global_callbacks() -> None:

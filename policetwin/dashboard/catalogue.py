@@ -68,8 +68,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "run.bundled": {"en": "bundled", "zh": "内置"},
     "run.uploaded": {"en": "uploaded", "zh": "已上传"},
     "run.upload": {
-        "en": "Drop a scenario YAML here or click to upload",
-        "zh": "将场景 YAML 文件拖到此处或点击上传",
+        "en": "Drop a scenario YAML here or click to upload (at most {max_kb} kB)",
+        "zh": "将场景 YAML 文件拖到此处或点击上传（最大 {max_kb} kB）",
     },
     "run.upload_ok": {"en": "{name}: valid scenario “{scenario}”", "zh": "{name}：有效场景“{scenario}”"},
     "run.upload_bad": {"en": "{name}: the scenario has problems:", "zh": "{name}：场景存在以下问题："},
@@ -98,6 +98,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "run.duration": {"en": "Duration (e.g. 2h, 24h)", "zh": "时长（如 2h、24h）"},
     "run.seed": {"en": "Seed", "zh": "随机种子"},
     "run.as_scenario": {"en": "as in the scenario", "zh": "沿用场景设置"},
+    "run.idle_posts": {
+        "en": "Wait at posts: groups without posts of their own use all {n} posts of the scenario.",
+        "zh": "在岗点待命：没有自己岗点的警力分组使用本场景全部 {n} 个岗点。",
+    },
+    "run.idle_no_posts": {
+        "en": "Waiting at posts needs a scenario with posts (units.groups[].posts); this one has none.",
+        "zh": "在岗点待命需要场景定义岗点（units.groups[].posts）；本场景没有岗点。",
+    },
     "run.start": {"en": "Run", "zh": "开始运行"},
     "run.cancel": {"en": "Cancel", "zh": "取消"},
     "run.idle": {"en": "Ready.", "zh": "就绪。"},
@@ -130,6 +138,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "policy.beat_first": {"en": "own beat first", "zh": "本辖区优先"},
     "policy.priority_preempt": {"en": "priority pre-emption", "zh": "按优先级抢占"},
     "idle.station": {"en": "wait at the station", "zh": "在派出所待命"},
+    "idle.post": {"en": "wait at posts", "zh": "在岗点待命"},
     "idle.random_beat": {"en": "random patrol in the beat", "zh": "辖区内随机巡逻"},
     "idle.hotspot": {"en": "patrol the hotspots", "zh": "热点巡逻"},
     # Replay page

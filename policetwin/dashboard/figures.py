@@ -14,6 +14,13 @@ from policetwin.dashboard.kpis import STAGES
 from policetwin.dashboard.replay import OTHER_PRIORITY_COLOUR, PRIORITY_COLOURS, STATE_COLOURS, STATES
 
 _FONT = {"family": "Noto Sans CJK SC, WenQuanYi Zen Hei, Microsoft YaHei, Arial, sans-serif", "size": 12}
+#: A map style without tiles and with a transparent background: the page's street canvas shows through it.
+#: (Not empty: plotly drops empty objects from a style it re-applies, and the map then rejects it.)
+BLANK_STYLE = {
+    "version": 8,
+    "sources": {"none": {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}},
+    "layers": [{"id": "background", "type": "background", "paint": {"background-opacity": 0}}],
+}
 _STAGE_COLOURS = ("#9b59b6", "#3498db", "#1abc9c", "#95a5a6", "#34495e", "#e74c3c", "#f39c12", "#2ecc71")
 
 
@@ -182,14 +189,6 @@ def point_trace(points: list[tuple[str, float, float]], name: str, colour: str, 
     )  # fmt: skip
 
 
-def dynamic_trace(name: str, size: int) -> go.Scattermap:
-    """An empty marker trace the browser fills at time t (units, incidents)."""
-    return go.Scattermap(
-        lon=[], lat=[], mode="markers", name=name, marker={"size": size, "color": []}, hovertext=[], hoverinfo="text",
-        customdata=[],
-    )  # fmt: skip
-
-
 def zoom_for(box: tuple[float, float, float, float], width_px: int = 900, height_px: int = 600) -> float:
     """A map zoom level that fits the bounding box into ``width_px`` x ``height_px``."""
     lon0, lat0, lon1, lat1 = box
@@ -207,9 +206,10 @@ def map_figure(
     meta: dict,
     height: int = 620,
 ) -> go.Figure:
-    """The replay map: a blank style (no tile server), static GeoJSON line layers (roads, districts: drawn
-    once by the map library) and traces; each trace and map layer is tagged with its layer key in
-    ``layout.meta`` so the browser can switch layers and find the units/incidents traces."""
+    """The replay map: a blank, transparent style (no tile server; the streets are drawn under it by
+    assets/replay.js), static GeoJSON line layers (districts: drawn once by the map library) and traces;
+    each trace and map layer is tagged with its layer key (trace ``meta``, ``layout.meta.map_layers``) so
+    the browser can switch layers on and off."""
     fig = go.Figure()
     for key, trace in traces:
         trace.meta = key
@@ -217,7 +217,7 @@ def map_figure(
     lon0, lat0, lon1, lat1 = box
     fig.update_layout(
         map={
-            "style": "white-bg",
+            "style": BLANK_STYLE,
             "center": {"lon": (lon0 + lon1) / 2, "lat": (lat0 + lat1) / 2},
             "zoom": zoom_for(box),
             "layers": [layer for _, layer in map_layers],

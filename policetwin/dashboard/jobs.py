@@ -1,6 +1,6 @@
 """Runs started from the Run page: the ``policetwin run`` command line as a subprocess (the same entry
-point, errors and run directory as the CLI), its progress read from the CLI's progress bar, and the
-validation of uploaded scenarios with the CLI's ``file:line`` messages."""
+point, errors and run directory as the CLI), its progress read from the JSON lines the CLI writes with
+``--progress-file``, and the validation of uploaded scenarios with the CLI's ``file:line`` messages."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -23,10 +24,9 @@ from policetwin.errors import ScenarioError
 #: An uploaded scenario is refused above this size (the CLI's own limit for scenario files).
 MAX_UPLOAD_BYTES = 256 * 1024
 POLICIES = ("nearest", "beat_first", "priority_preempt")
-IDLE_MODES = ("station", "random_beat", "hotspot")
+#: What idle units of a group do (the scenario schema's ``units.groups[].idle``); ``post`` needs posts.
+IDLE_MODES = ("station", "post", "random_beat", "hotspot")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_PROGRESS = re.compile(r"t=([0-9]+(?:\.[0-9]+)?)(s|min|h)\b")
-_UNIT_S = {"s": 1.0, "min": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,18 @@ def safe_name(name: str) -> str:
     return cleaned[:100] or "scenario.yaml"
 
 
+def too_large(name: str, size: int) -> Upload | None:
+    """The refusal of a file of ``size`` bytes if it is over :data:`MAX_UPLOAD_BYTES`, else None."""
+    if size <= MAX_UPLOAD_BYTES:
+        return None
+    params = {
+        "name": safe_name(name or ""),
+        "size_kb": f"{-(-size // 1024):,}",
+        "max_kb": MAX_UPLOAD_BYTES // 1024,
+    }
+    return Upload(name=params["name"], error_key="run.upload_too_large", error_params=params)
+
+
 def validate_upload(filename: str, contents: str, upload_dir: Path) -> Upload:
     """Check an uploaded scenario like ``policetwin validate`` does (schema, YAML safe-loaded, never
     unpickled or evaluated), refusing files over :data:`MAX_UPLOAD_BYTES`, files that are not
@@ -89,10 +101,9 @@ def validate_upload(filename: str, contents: str, upload_dir: Path) -> Upload:
     except (binascii.Error, ValueError):
         up.error_key, up.error_params = "run.upload_not_yaml", {"name": name}
         return up
-    if len(raw) > MAX_UPLOAD_BYTES:
-        up.error_key = "run.upload_too_large"
-        up.error_params = {"name": name, "size_kb": len(raw) // 1024, "max_kb": MAX_UPLOAD_BYTES // 1024}
-        return up
+    refused = too_large(name, len(raw))
+    if refused is not None:
+        return refused
     folder = upload_dir / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
@@ -111,29 +122,46 @@ def validate_upload(filename: str, contents: str, upload_dir: Path) -> Upload:
 
 
 def scenario_facts(scenario: str | Path) -> dict:
-    """Name, duration, stations and unit description of a bundled or uploaded scenario (for overrides)."""
+    """Name, duration, stations, posts and unit description of a bundled or uploaded scenario (for the
+    overrides and the idle modes offered)."""
     from policetwin.scenarios import load_scenario
 
     sc = load_scenario(scenario)
     units = sc.units
+    groups = [
+        {"name": g.name, "count": g.count, "idle": g.idle, "posts": [{"lon": p.lon, "lat": p.lat} for p in g.posts],
+         "beat": g.beat is not None, "dwell": g.dwell is not None}
+        for g in (units.groups or [])
+    ]  # fmt: skip
+    posts = [p for g in groups for p in g["posts"]]
     return {
         "name": sc.name,
         "duration_s": float(sc.duration),
         "stations": [s.name for s in sc.stations],
         "start": str(sc.start),
         "count": units.count,
-        "groups": [{"name": g.name, "count": g.count} for g in (units.groups or [])],
+        "groups": groups,
+        "posts": [dict(p) for p in {(p["lon"], p["lat"]): p for p in posts}.values()],
         "per_station": dict(units.per_station or {}),
     }
+
+
+def idle_modes(facts: dict) -> list[str]:
+    """The idle modes a scenario can take: all of :data:`IDLE_MODES`, ``post`` only when it has posts."""
+    return [m for m in IDLE_MODES if m != "post" or facts.get("posts")]
 
 
 def overrides(params: RunParams, facts: dict) -> list[str]:
     """``--set`` assignments for the parameters given. Units: a count (per-station and grouped units are
     scaled in proportion); idle mode: every group's ``idle`` (scenarios without groups get one group per
-    station with the units spread round-robin)."""
+    station with the units spread round-robin). ``post``: groups without posts of their own wait at all the
+    scenario's posts; leaving ``post``, ``random_beat`` or ``hotspot``, a group drops what only that mode
+    uses (``posts``, ``beat``, ``dwell``). ValueError for ``post`` in a scenario without posts."""
     out: list[str] = []
     groups = facts["groups"]
     n_units = params.units
+    if params.idle == "post" and not facts.get("posts"):
+        raise ValueError("the scenario has no posts")
     if params.rate_per_hour is not None:
         out.append(f"demand.rate_per_hour={params.rate_per_hour:g}")
     if params.policy is not None:
@@ -146,7 +174,7 @@ def overrides(params: RunParams, facts: dict) -> list[str]:
             if n_units is not None:
                 out.append(f"units.groups.{i}.count={max(1, round(g['count'] * n_units / total))}")
             if params.idle is not None:
-                out.append(f"units.groups.{i}.idle={params.idle}")
+                out += _group_idle(i, g, params.idle, facts["posts"])
         if n_units is not None:
             out.append("units.count=null")
         return out
@@ -167,6 +195,20 @@ def overrides(params: RunParams, facts: dict) -> list[str]:
     return out
 
 
+def _group_idle(i: int, group: dict, idle: str, posts: list[dict]) -> list[str]:
+    """The assignments that give group ``i`` the idle mode ``idle`` (and only the fields that mode uses)."""
+    out = [f"units.groups.{i}.idle={idle}"]
+    if idle == "post" and not group["posts"]:
+        out.append(f"units.groups.{i}.posts={json.dumps(posts)}")
+    elif idle != "post" and group["posts"]:
+        out.append(f"units.groups.{i}.posts=[]")
+    if group["beat"] and idle not in ("random_beat", "hotspot"):
+        out.append(f"units.groups.{i}.beat=null")
+    if group["dwell"] and idle != "hotspot":
+        out.append(f"units.groups.{i}.dwell=null")
+    return out
+
+
 def _current_count(facts: dict) -> int:
     per_station = facts.get("per_station") or {}
     return (
@@ -174,9 +216,13 @@ def _current_count(facts: dict) -> int:
     )
 
 
-def run_command(scenario: str | Path, out_dir: Path, sets: list[str], seed: int | None) -> list[str]:
-    """The ``policetwin run`` command line for a job."""
-    cmd = [sys.executable, "-m", "policetwin", "run", str(scenario), "--out", str(out_dir)]
+def run_command(
+    scenario: str | Path, out_dir: Path, sets: list[str], seed: int | None, progress_file: Path | None = None
+) -> list[str]:
+    """The ``policetwin run`` command line for a job (no progress bar; progress lines in ``progress_file``)."""
+    cmd = [sys.executable, "-m", "policetwin", "run", str(scenario), "--out", str(out_dir), "--quiet"]
+    if progress_file is not None:
+        cmd += ["--progress-file", str(progress_file)]
     for item in sets:
         cmd += ["--set", item]
     if seed is not None:
@@ -184,50 +230,60 @@ def run_command(scenario: str | Path, out_dir: Path, sets: list[str], seed: int 
     return cmd
 
 
-def parse_progress(text: str) -> float | None:
-    """The last simulated time (s) shown by the CLI's progress bar in ``text`` (None if none)."""
-    found = _PROGRESS.findall(_ANSI.sub("", text))
-    if not found:
-        return None
-    value, unit = found[-1]
-    return float(value) * _UNIT_S[unit]
+def read_progress(file: Path, offset: int = 0) -> tuple[float | None, int]:
+    """The last simulated time (s) in the CLI's ``--progress-file`` lines after byte ``offset`` (None if no
+    complete line is new) and the offset to read from next time."""
+    try:
+        with open(file, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except OSError:
+        return None, offset
+    end = data.rfind(b"\n") + 1  # a line still being written is read next time
+    sim_t = None
+    for line in data[:end].splitlines():
+        try:
+            value = json.loads(line).get("sim_t")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            sim_t = float(value)
+    return sim_t, offset + end
 
 
 def message_lines(stderr: str) -> list[str]:
-    """The CLI's messages in its stderr, without the progress bar's redraws and colour codes."""
-    lines = []
-    for part in re.split(r"[\r\n]+", _ANSI.sub("", stderr)):
-        part = part.strip()
-        if part and not part.startswith("simulating"):
-            lines.append(part)
-    return lines
+    """The CLI's messages in its stderr, one per line, without colour codes."""
+    return [line.strip() for line in re.split(r"[\r\n]+", _ANSI.sub("", stderr)) if line.strip()]
 
 
-def execute(cmd: list[str], out_dir: Path, on_progress: Callable[[float | None], None]) -> JobResult:
-    """Run the CLI, calling ``on_progress(sim_t)`` whenever its progress bar moves; blocks until it ends.
-    The CLI writes the run directory atomically, so a killed job leaves no half-written run."""
-    env = {**os.environ, "FORCE_COLOR": "1", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
-    env.pop("NO_COLOR", None)
+def execute(
+    cmd: list[str], out_dir: Path, on_progress: Callable[[float | None], None], progress_file: Path
+) -> JobResult:
+    """Run the CLI (``cmd`` from :func:`run_command` with ``progress_file``), calling ``on_progress(sim_t)``
+    whenever it writes a new progress line; blocks until it ends. The CLI writes the run directory
+    atomically, so a killed job leaves no half-written run."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
     started = time.perf_counter()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
     )
-    assert proc.stderr is not None
-    buffer = ""
-    last: float | None = None
+    stderr: list[bytes] = []
+    reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    offset, last = 0, None
     while True:
-        chunk = os.read(proc.stderr.fileno(), 4096)
-        if not chunk:
-            break
-        buffer += chunk.decode("utf-8", "replace")
-        sim_t = parse_progress(buffer[-2000:])
+        ended = proc.poll() is not None
+        sim_t, offset = read_progress(progress_file, offset)
         if sim_t is not None and sim_t != last:
             last = sim_t
             on_progress(sim_t)
-        if len(buffer) > 1_000_000:
-            buffer = buffer[-200_000:]
-    code = proc.wait()
-    return JobResult(code, out_dir, message_lines(buffer), time.perf_counter() - started)
+        if ended:
+            break
+        time.sleep(0.1)
+    reader.join()
+    proc.stderr.close()  # type: ignore[union-attr]
+    text = b"".join(stderr).decode("utf-8", "replace")
+    return JobResult(proc.returncode, out_dir, message_lines(text), time.perf_counter() - started)
 
 
 def check_params(units: object, rate: object, duration: object) -> list[tuple[str, str]]:

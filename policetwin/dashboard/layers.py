@@ -1,9 +1,9 @@
 """The replay map's layers, in a registry later features extend (large events: rings, gates, crowd
 density) with :func:`register_layer` — without touching the page or the figure code.
 
-A layer contributes static plotly traces and/or map (GeoJSON) layers. Dynamic layers (``dynamic=True``:
-units, incidents) are drawn by assets/replay.js as the map library's own GeoJSON circle layers, updated at
-time t; the browser finds traces and map layers by their layer key (trace ``meta`` /
+A layer contributes static plotly traces and/or map (GeoJSON) layers. Layers drawn by assets/replay.js on
+its own canvases (``dynamic=True``: the street network under the map, units and incidents over it, at time
+t) have neither; the browser finds traces and map layers by their layer key (trace ``meta`` /
 ``layout.meta.map_layers``) to switch them on and off.
 """
 
@@ -72,16 +72,6 @@ def _line_layer(url: str, colour: str, width: float, opacity: float = 1.0) -> di
     }  # fmt: skip
 
 
-def _roads(ctx: LayerContext) -> list[dict]:
-    segments = replay.road_segments(ctx.run)
-    out = []
-    if segments["minor"]:
-        out.append(_line_layer(geo_url(ctx, "roads-minor"), "#b8bcc2", 0.8))
-    if segments["major"]:
-        out.append(_line_layer(geo_url(ctx, "roads-major"), "#8a9099", 1.8))
-    return out
-
-
 def _districts(ctx: LayerContext) -> list[dict]:
     names = list(replay.district_segments(ctx.run))
     return [
@@ -94,7 +84,7 @@ def _has_roads(run: RunData) -> bool:
     return run.has("roads.parquet") and run.has("nodes.parquet")
 
 
-register_layer(ReplayLayer("roads", "layer.roads", True, 10, map_layers=_roads, available=_has_roads))
+register_layer(ReplayLayer("roads", "layer.roads", True, 10, dynamic=True, available=_has_roads))
 register_layer(
     ReplayLayer("districts", "layer.districts", False, 20, map_layers=_districts, available=_has_roads)
 )

@@ -40,6 +40,8 @@ OTHER_PRIORITY_COLOUR = "#8c564b"
 CHUNK_S = 3600.0
 #: At most this many incidents per chunk (most urgent first): a 1M-call run never floods the browser.
 MAX_INCIDENTS_PER_CHUNK = 20_000
+#: Degrees per integer unit of the road coordinates sent to the browser (~1 m).
+COORD_SCALE = 1e-5
 _MAJOR = {
     "motorway",
     "motorway_link",
@@ -136,26 +138,64 @@ def bbox(run: RunData) -> tuple[float, float, float, float]:
     return (min(lons), min(lats), max(lons), max(lats))
 
 
-def road_segments(run: RunData) -> dict[str, list]:
-    """Road segments as ``{"major"|"minor": [[[lon, lat], [lon, lat]], ...]}`` (empty without roads/nodes)."""
+def road_lines(run: RunData) -> dict:
+    """The street network in a compact form for the browser, sent once per run: per class (``major``,
+    ``minor``) the polylines (chains of segments through nodes of degree 2, each segment once) as ``n``
+    (points per polyline) and ``d`` (integer coordinates in units of ``scale`` degrees, ~1 m, each point
+    given as its difference from the previous one: ``x += d[2i]``, ``y += d[2i+1]``). Empty without
+    ``roads.parquet`` and ``nodes.parquet``."""
 
-    def load() -> dict[str, list]:
+    def load() -> dict:
+        out: dict = {"scale": COORD_SCALE, "major": {"n": [], "d": []}, "minor": {"n": [], "d": []}}
         nodes = node_table(run)
         if nodes is None or not run.has("roads.parquet"):
-            return {"major": [], "minor": []}
+            return out
         roads = run.table("roads.parquet", cache=False)
         iu, iv = nodes.index.get_indexer(roads.u), nodes.index.get_indexer(roads.v)
-        ok = (iu >= 0) & (iv >= 0)
-        lon, lat = np.round(nodes.lon.to_numpy(), 5), np.round(nodes.lat.to_numpy(), 5)
         highway = roads["highway"].astype(str).to_numpy() if "highway" in roads else np.full(len(roads), "")
-        major = np.isin(highway, list(_MAJOR))
-        out: dict[str, list] = {}
-        for name, mask in (("major", ok & major), ("minor", ok & ~major)):
-            a, b = iu[mask], iv[mask]
-            out[name] = np.stack([np.stack([lon[a], lat[a]], 1), np.stack([lon[b], lat[b]], 1)], 1).tolist()
+        ok = (iu >= 0) & (iv >= 0) & (iu != iv)
+        lo, hi = np.minimum(iu, iv), np.maximum(iu, iv)
+        _, first = np.unique(lo[ok] * len(nodes) + hi[ok], return_index=True)  # one segment per node pair
+        keep = np.flatnonzero(ok)[first]
+        major = np.isin(highway[keep], list(_MAJOR))
+        x = np.round(nodes.lon.to_numpy(float) / COORD_SCALE).astype(np.int64)
+        y = np.round(nodes.lat.to_numpy(float) / COORD_SCALE).astype(np.int64)
+        for name, mask in (("major", major), ("minor", ~major)):
+            lines = polylines(lo[keep][mask], hi[keep][mask])
+            idx = np.fromiter((i for line in lines for i in line), dtype=np.int64)
+            d = np.empty(2 * len(idx), np.int64)
+            d[0::2], d[1::2] = np.diff(x[idx], prepend=0), np.diff(y[idx], prepend=0)
+            out[name] = {"n": [len(line) for line in lines], "d": d.tolist()}
         return out
 
-    return run.memo("roads", load)
+    return run.memo("road_lines", load)
+
+
+def polylines(a: np.ndarray, b: np.ndarray) -> list[list[int]]:
+    """The undirected segments ``a[i]-b[i]`` joined into chains through nodes of degree 2 (each segment in
+    exactly one chain; a ring without such an end becomes one closed chain)."""
+    ends = (a.tolist(), b.tolist())
+    touching: dict[int, list[int]] = {}
+    for i, (p, q) in enumerate(zip(*ends, strict=True)):
+        touching.setdefault(p, []).append(i)
+        touching.setdefault(q, []).append(i)
+    used = bytearray(len(ends[0]))
+    lines = []
+    for start in sorted(touching, key=lambda n: len(touching[n]) == 2):  # chain ends first, then rings
+        for seg in touching[start]:
+            if used[seg]:
+                continue
+            line, node = [start], start
+            while True:
+                used[seg] = 1
+                node = ends[1][seg] if ends[0][seg] == node else ends[0][seg]
+                line.append(node)
+                free = [e for e in touching[node] if not used[e]]
+                if len(touching[node]) != 2 or not free:
+                    break
+                seg = free[0]
+            lines.append(line)
+    return lines
 
 
 def district_segments(run: RunData) -> dict[str, list]:
@@ -226,6 +266,11 @@ def tracks(run: RunData) -> Tracks:
     return run.memo("tracks", lambda: _build_tracks(run))
 
 
+def approximate(run: RunData) -> bool:
+    """Whether the tracks are approximate (no ``trips.parquet`` or ``nodes.parquet``), without building them."""
+    return not (run.has("trips.parquet") and run.has("nodes.parquet"))
+
+
 def _build_tracks(run: RunData) -> Tracks:
     log = (
         run.table(
@@ -236,23 +281,20 @@ def _build_tracks(run: RunData) -> Tracks:
     )
     log = log.sort_values(["unit_id", "t_start"], kind="stable")
     nodes = node_table(run)
-    trips = None
-    if nodes is not None and run.has("trips.parquet"):
-        trips = pq.ParquetFile(run.path / "trips.parquet")
     unit_ids = sorted(set(log.unit_id.astype(str)))
-    if trips is not None:
+    if not approximate(run):
         try:
-            table = trips.read(columns=["unit_id", "t_start", "t_end", "route", "route_t"])
+            table = pq.read_table(
+                run.path / "trips.parquet", columns=["unit_id", "t_start", "t_end", "route", "route_t"]
+            )
         except Exception as exc:
             raise RunDirError(
                 "err.bad_parquet", path=str(run.path), file="trips.parquet", detail=_short(exc)
             ) from None
         unit_ids = sorted(set(unit_ids) | set(table.column("unit_id").to_pylist()))
         kf = _keyframes_from_trips(table, nodes, unit_ids)
-        approximate = False
     else:
         kf = _keyframes_from_log(run, log, unit_ids)
-        approximate = True
     # units that never moved: at home
     homes = _home_positions(run, unit_ids)
     idx = {u: i for i, u in enumerate(unit_ids)}
@@ -282,7 +324,7 @@ def _build_tracks(run: RunData) -> Tracks:
         st_off,
         log.t_start.to_numpy(float)[st_order],
         codes[st_order],
-        approximate,
+        approximate(run),
     )
 
 

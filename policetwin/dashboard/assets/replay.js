@@ -1,14 +1,18 @@
-/* PoliceTwin replay: positions of units and open incidents at time t, computed in the browser from
-   time-window chunks (/_pt/replay/<run>/<i>.json, one per hour of simulated time, fetched once and cached)
-   and drawn with Plotly.restyle on the two marker traces only. Roads and districts are static GeoJSON map
-   layers, never redrawn. Interpolation matches policetwin/dashboard/replay.py:positions_at. */
+/* PoliceTwin replay: the street network, units and open incidents at time t, drawn on two canvases of the
+   map's box — streets under the map library's drawing (its style is transparent), units and incidents over it.
+   The page brings the streets (in a compact form, see policetwin/dashboard/replay.py:road_lines) and the
+   first time-window chunk, so both are drawn in the map's initial view at once, before plotly and the map
+   library have loaded (first paint); they follow the map (pan, zoom) once it is ready. Streets are repainted
+   only when the view changes. Later chunks (/_pt/replay/<run>/<i>.json, one per hour of simulated time) are
+   fetched once and cached. Interpolation matches replay.py:positions_at. */
 (function () {
   "use strict";
   var PT = (window.PT = window.PT || {
-    chunks: {}, pending: {}, order: [], want: {}, frames: 0, draws: [], firstDraw: null, lastDrawMs: null,
-    errors: 0, lastTick: null,
+    chunks: {}, pending: {}, order: [], want: {}, frames: 0, draws: [], firstDraw: null, mapReady: null,
+    lastDrawMs: null, errors: 0, lastTick: null, roads: {}, visible: {}, last: {}, waiting: {},
   });
   var MAX_CHUNKS = 16;
+  var ROAD_STYLE = { minor: ["#b8bcc2", 0.8], major: ["#8a9099", 1.8] };
 
   function graphDiv(id) {
     var el = document.getElementById(id);
@@ -17,29 +21,64 @@
     return el.querySelector(".js-plotly-plot");
   }
 
-  function getChunk(base, i) {
-    var key = base + "/" + i;
-    if (PT.chunks[key]) return PT.chunks[key];
-    if (!PT.pending[key]) {
-      PT.pending[key] = fetch(key + ".json")
+  function mapOf(gd) {
+    var fl = gd && gd._fullLayout, sp = fl && fl.map && fl.map._subplot;
+    return sp && sp.map;
+  }
+
+  function getJSON(url, store, key, keep) {
+    if (store[key]) return store[key];
+    if (!PT.pending[url]) {
+      PT.pending[url] = fetch(url)
         .then(function (r) {
           if (!r.ok) throw new Error("HTTP " + r.status);
           return r.json();
         })
         .then(function (d) {
-          PT.chunks[key] = d;
-          PT.order.push(key);
-          while (PT.order.length > MAX_CHUNKS) delete PT.chunks[PT.order.shift()];
-          delete PT.pending[key];
-          return d;
+          store[key] = keep ? keep(d) : d;
+          delete PT.pending[url];
+          return store[key];
         })
         .catch(function () {
           PT.errors += 1;
-          delete PT.pending[key];
+          delete PT.pending[url];
           return null;
         });
     }
     return null;
+  }
+
+  function keepChunk(key, d) {
+    PT.order.push(key);
+    while (PT.order.length > MAX_CHUNKS) delete PT.chunks[PT.order.shift()];
+    return d;
+  }
+
+  function getChunk(base, i) {
+    var key = base + "/" + i;
+    return getJSON(key + ".json", PT.chunks, key, function (d) { return keepChunk(key, d); });
+  }
+
+  // Web Mercator as the map library has it: the world is [0, 1] x [0, 1], y downwards
+  function mercX(lon) { return (lon + 180) / 360; }
+  function mercY(lat) {
+    var s = Math.min(Math.max(Math.sin((lat * Math.PI) / 180), -0.9999), 0.9999);
+    return 0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI);
+  }
+
+  // the compact street network: polylines of delta-encoded integer coordinates -> Mercator arrays
+  function decodeRoads(d) {
+    var out = {};
+    ["minor", "major"].forEach(function (cls) {
+      var c = d[cls] || { n: [], d: [] }, m = c.d.length / 2;
+      var X = new Float64Array(m), Y = new Float64Array(m), x = 0, y = 0;
+      for (var i = 0; i < m; i++) {
+        x += c.d[2 * i]; y += c.d[2 * i + 1];
+        X[i] = mercX(x * d.scale); Y[i] = mercY(y * d.scale);
+      }
+      out[cls] = { n: c.n, X: X, Y: Y };
+    });
+    return out;
   }
 
   // last index i with ts[i] <= t (-1 if none)
@@ -92,86 +131,96 @@
     return { lon: lon, lat: lat, col: col, txt: txt, ids: ids };
   }
 
-  function mapOf(gd) {
-    var fl = gd && gd._fullLayout, sp = fl && fl.map && fl.map._subplot;
-    return sp && sp.map;
-  }
-
-  // The moving markers are drawn on a 2D canvas laid over the map: the map (roads, districts: ~34k
-  // segments) is painted by the map library only when panned or zoomed, never per animation frame.
-  function ensureOverlay(gd, g) {
-    var map = mapOf(gd);
-    if (!map || !map.isStyleLoaded()) return null;
-    if (map.__ptOverlay) return map;
-    var canvas = document.createElement("canvas");
-    canvas.className = "pt-overlay";
-    map.getContainer().appendChild(canvas);
-    map.__ptOverlay = canvas;
-    map.__ptGraph = g.id;
-    map.on("move", function () { paint(map); });
-    map.on("resize", function () { paint(map); });
-    var hover = document.getElementById(g.id + "-hover");
-    map.on("mousemove", function (e) {
-      var hit = nearest(map, e.point, true);
-      map.getCanvas().style.cursor = hit ? "pointer" : "";
-      if (hover) hover.textContent = hit ? hit.txt : "";
-    });
-    map.on("click", function (e) {
-      var hit = nearest(map, e.point, false);
-      if (hit && hit.incident !== undefined) PT.clickIncident(g.id, hit.incident);
-    });
-    return map;
-  }
-
-  function visible(gid, key) {
-    var v = PT.visible[gid];
-    return !v || v[key] !== false;
-  }
-
-  // the marker under a pixel (within 8 px)
-  function nearest(map, pt, unitsToo) {
-    var l = PT.last[map.__ptGraph];
-    if (!l) return null;
-    var best = null, bestD = 64; // 8 px
-    function scan(lons, lats, make) {
-      for (var k = 0; k < lons.length; k++) {
-        var p = map.project([lons[k], lats[k]]), d = (p.x - pt.x) * (p.x - pt.x) + (p.y - pt.y) * (p.y - pt.y);
-        if (d < bestD) { bestD = d; best = make(k); }
-      }
+  // A map's box and its canvases (made on the first draw; a new page makes a new box)
+  function boxState(g) {
+    var box = document.getElementById(g.id + "-box");
+    if (!box) return null;
+    if (!box.__pt) {
+      var make = function (cls) {
+        var c = document.createElement("canvas");
+        c.className = cls;
+        box.appendChild(c);
+        return c;
+      };
+      box.__pt = { g: g, box: box, roads: make("pt-roads"), marks: make("pt-overlay"), map: null, roadsKey: "" };
     }
-    var gid = map.__ptGraph;
-    var scanUnits = function () {
-      if (visible(gid, "units")) scan(l.lon, l.lat, function (k) { return { txt: l.txt[k] }; });
-    };
-    var scanIncidents = function () {
-      if (visible(gid, "incidents")) scan(l.incLon, l.incLat, function (k) {
-        return { txt: l.incTxt[k], incident: l.incidents[k] };
-      });
-    };
-    scanIncidents();
-    if (unitsToo) scanUnits(); // hovering: the nearest of both; clicking: incidents only
-    return best;
+    box.__pt.g = g;
+    return box.__pt;
   }
 
-  function paint(map) {
-    var canvas = map.__ptOverlay, l = PT.last[map.__ptGraph];
-    if (!canvas) return;
-    var base = map.getCanvas(), w = base.clientWidth, h = base.clientHeight, r = window.devicePixelRatio || 1;
-    if (canvas.width !== Math.round(w * r) || canvas.height !== Math.round(h * r)) {
-      canvas.width = Math.round(w * r); canvas.height = Math.round(h * r);
-      canvas.style.width = w + "px"; canvas.style.height = h + "px";
+  // From Mercator to the canvas's pixels: x' = a X - b Y + e, y' = b X + a Y + f (a similarity: pan,
+  // zoom, rotation). Before the map is ready: the figure's initial view; then: the map's own projection.
+  function viewOf(st) {
+    var w, h;
+    if (st.map) {
+      var cv = st.map.getCanvas(), c = st.map.getCenter(), lon1 = c.lng + 0.01, lat1 = c.lat + 0.01;
+      var p0 = st.map.project([c.lng, c.lat]), p1 = st.map.project([lon1, lat1]);
+      var zx = mercX(c.lng), zy = mercY(c.lat), dx = mercX(lon1) - zx, dy = mercY(lat1) - zy;
+      var px = p1.x - p0.x, py = p1.y - p0.y, den = dx * dx + dy * dy;
+      var a = (px * dx + py * dy) / den, b = (py * dx - px * dy) / den;
+      w = cv.clientWidth; h = cv.clientHeight;
+      return { w: w, h: h, a: a, b: b, e: p0.x - (a * zx - b * zy), f: p0.y - (b * zx + a * zy) };
+    }
+    var v = st.g.view, s = 512 * Math.pow(2, v[2]);
+    w = st.box.clientWidth; h = st.box.clientHeight;
+    return { w: w, h: h, a: s, b: 0, e: w / 2 - s * mercX(v[0]), f: h / 2 - s * mercY(v[1]) };
+  }
+  PT.viewOf = viewOf;
+
+  function fit(canvas, v) {
+    var r = window.devicePixelRatio || 1;
+    if (canvas.width !== Math.round(v.w * r) || canvas.height !== Math.round(v.h * r)) {
+      canvas.width = Math.round(v.w * r); canvas.height = Math.round(v.h * r);
+      canvas.style.width = v.w + "px"; canvas.style.height = v.h + "px";
     }
     var ctx = canvas.getContext("2d");
     ctx.setTransform(r, 0, 0, r, 0, 0);
-    ctx.clearRect(0, 0, w, h);
+    ctx.clearRect(0, 0, v.w, v.h);
+    return ctx;
+  }
+
+  function visible(gid, key) {
+    var on = PT.visible[gid];
+    return !on || on[key] !== false;
+  }
+
+  function paintRoads(st, v) {
+    var roads = PT.roads[st.g.base], on = visible(st.g.id, "roads");
+    var key = [v.w, v.h, v.a, v.b, v.e, v.f, on, !!roads].join(",");
+    if (key === st.roadsKey) return;
+    st.roadsKey = key;
+    var ctx = fit(st.roads, v);
+    if (!roads || !on) return;
+    ["minor", "major"].forEach(function (cls) {
+      var r = roads[cls], i = 0;
+      ctx.beginPath();
+      for (var k = 0; k < r.n.length; k++) {
+        for (var j = 0; j < r.n[k]; j++, i++) {
+          var x = v.a * r.X[i] - v.b * r.Y[i] + v.e, y = v.b * r.X[i] + v.a * r.Y[i] + v.f;
+          if (j === 0) ctx.moveTo(x, y);
+          else ctx.lineTo(x, y);
+        }
+      }
+      ctx.strokeStyle = ROAD_STYLE[cls][0];
+      ctx.lineWidth = ROAD_STYLE[cls][1];
+      ctx.stroke();
+    });
+  }
+
+  function project(v, lon, lat) {
+    var X = mercX(lon), Y = mercY(lat);
+    return { x: v.a * X - v.b * Y + v.e, y: v.b * X + v.a * Y + v.f };
+  }
+
+  function paintMarks(st, v) {
+    var ctx = fit(st.marks, v), l = PT.last[st.g.id];
     if (!l) return;
-    var gid = map.__ptGraph;
     function dots(lons, lats, cols, radius, stroke) {
       ctx.lineWidth = 1;
       ctx.strokeStyle = stroke;
       for (var k = 0; k < lons.length; k++) {
-        var p = map.project([lons[k], lats[k]]);
-        if (p.x < -10 || p.y < -10 || p.x > w + 10 || p.y > h + 10) continue;
+        var p = project(v, lons[k], lats[k]);
+        if (p.x < -10 || p.y < -10 || p.x > v.w + 10 || p.y > v.h + 10) continue;
         ctx.beginPath();
         ctx.arc(p.x, p.y, radius, 0, 2 * Math.PI);
         ctx.fillStyle = cols[k];
@@ -179,13 +228,77 @@
         ctx.stroke();
       }
     }
-    if (visible(gid, "incidents")) dots(l.incLon, l.incLat, l.incCol, 6, "#ffffff");
-    if (visible(gid, "units")) dots(l.lon, l.lat, l.col, 5, "#1f2933");
+    if (visible(st.g.id, "incidents")) dots(l.incLon, l.incLat, l.incCol, 6, "#ffffff");
+    if (visible(st.g.id, "units")) dots(l.lon, l.lat, l.col, 5, "#1f2933");
+  }
+
+  function paint(st) {
+    var v = viewOf(st);
+    paintRoads(st, v);
+    paintMarks(st, v);
   }
   PT.paint = paint;
 
-  PT.visible = PT.visible || {};
-  PT.last = PT.last || {};
+  // the marker under a pixel (within 8 px)
+  function nearest(st, pt, unitsToo) {
+    var l = PT.last[st.g.id], v = viewOf(st), gid = st.g.id;
+    if (!l) return null;
+    var best = null, bestD = 64;
+    function scan(lons, lats, make) {
+      for (var k = 0; k < lons.length; k++) {
+        var p = project(v, lons[k], lats[k]), d = (p.x - pt.x) * (p.x - pt.x) + (p.y - pt.y) * (p.y - pt.y);
+        if (d < bestD) { bestD = d; best = make(k); }
+      }
+    }
+    if (visible(gid, "incidents")) {
+      scan(l.incLon, l.incLat, function (k) { return { txt: l.incTxt[k], incident: l.incidents[k] }; });
+    }
+    if (unitsToo && visible(gid, "units")) {  // hovering: the nearest of both; clicking: incidents only
+      scan(l.lon, l.lat, function (k) { return { txt: l.txt[k] }; });
+    }
+    return best;
+  }
+
+  // Once the map library has loaded: the canvases move into the map (streets under its drawing, markers
+  // over it, the legend above both) and follow its view; hover and click work from then on.
+  function attach(st) {
+    if (st.map) return true;
+    var map = mapOf(graphDiv(st.g.id));
+    if (!map || !map.isStyleLoaded()) return false;
+    st.map = map;
+    if (map.setMaxPitch) map.setMaxPitch(0);  // a flat map: the canvases follow pan, zoom and rotation
+    var inner = map.getCanvasContainer();
+    inner.parentNode.insertBefore(st.roads, inner);
+    map.getContainer().appendChild(st.marks);
+    st.roadsKey = "";
+    map.on("move", function () { paint(st); });
+    map.on("resize", function () { paint(st); });
+    var hover = document.getElementById(st.g.id + "-hover");
+    map.on("mousemove", function (e) {
+      var hit = nearest(st, e.point, true);
+      map.getCanvas().style.cursor = hit ? "pointer" : "";
+      if (hover) hover.textContent = hit ? hit.txt : "";
+    });
+    map.on("click", function (e) {
+      var hit = nearest(st, e.point, false);
+      if (hit && hit.incident !== undefined) PT.clickIncident(st.g.id, hit.incident);
+    });
+    paint(st);
+    var ready = function () { if (PT.mapReady === null) PT.mapReady = performance.now(); };
+    if (map.loaded()) ready();
+    else map.once("idle", ready);
+    return true;
+  }
+
+  function attachLater(st) {
+    if (st.polling) return;
+    st.polling = true;
+    (function poll() {
+      if (!st.box.isConnected || attach(st)) { st.polling = false; return; }
+      setTimeout(poll, 50);
+    })();
+  }
+
   PT.clickIncident = function (gid, id) {
     var store = gid.replace(/-map-\d+$/, "") + "-click";
     if (window.dash_clientside && window.dash_clientside.set_props) {  // a dcc.Store has no DOM node
@@ -193,17 +306,31 @@
     }
   };
 
+  // the first paint: streets (if the run has them) and units on screen
+  function noteFirstPaint(st) {
+    if (PT.firstDraw !== null || !PT.last[st.g.id] || (st.g.roads && !PT.roads[st.g.base])) return;
+    requestAnimationFrame(function () {
+      if (PT.firstDraw === null) PT.firstDraw = performance.now();
+    });
+  }
+
   function draw(cfg, g, t, started) {
-    var gd = graphDiv(g.id);
-    var map = gd && ensureOverlay(gd, g);
-    if (!map) {
+    var st = boxState(g);
+    if (!st) {
       setTimeout(function () { if (PT.want[g.id] === t) draw(cfg, g, t, started); }, 50);
       return;
+    }
+    if (!attach(st)) attachLater(st);
+    if (!st.seeded) {  // the data that came with the page
+      st.seeded = true;
+      if (g.roads) PT.roads[g.base] = decodeRoads(g.roads);
+      var key = g.base + "/" + g.first.i;
+      if (!PT.chunks[key]) PT.chunks[key] = keepChunk(key, g.first.data);
     }
     var idx = Math.min(Math.max(0, Math.floor(t / cfg.chunk_s)), cfg.n_chunks - 1);
     var c = getChunk(g.base, idx);
     if (!c) {
-      var p = PT.pending[g.base + "/" + idx];
+      var p = PT.pending[g.base + "/" + idx + ".json"];
       if (p) p.then(function (d) { if (d && PT.want[g.id] === t) draw(cfg, g, t, started); });
       return;
     }
@@ -211,26 +338,21 @@
     var inc = incidentsAt(c, t, cfg), units = unitsAt(c, t, cfg);
     PT.last[g.id] = { t: t, lon: units.lon, lat: units.lat, col: units.col, txt: units.txt, ids: units.ids,
                       incidents: inc.ids, incLon: inc.lon, incLat: inc.lat, incCol: inc.col, incTxt: inc.txt };
-    paint(map);
-    gd.setAttribute("data-pt-t", String(t));
-    gd.setAttribute("data-pt-units", String(units.lon.length));
+    paint(st);
+    st.box.setAttribute("data-pt-t", String(t));
+    st.box.setAttribute("data-pt-units", String(units.lon.length));
+    noteFirstPaint(st);
     if (!PT.waiting[g.id]) {
       PT.waiting[g.id] = true;
       requestAnimationFrame(function () {  // the frame with the new markers is on screen
-        var now = performance.now();
         PT.waiting[g.id] = false;
         PT.frames += 1;
-        PT.lastDrawMs = now - started;
+        PT.lastDrawMs = performance.now() - started;
         PT.draws.push([t, PT.lastDrawMs]);
         if (PT.draws.length > 500) PT.draws.shift();
-        if (PT.firstDraw === null && map.loaded()) PT.firstDraw = now;
-        else if (PT.firstDraw === null) map.once("idle", function () {
-          if (PT.firstDraw === null) PT.firstDraw = performance.now();
-        });
       });
     }
   }
-  PT.waiting = PT.waiting || {};
 
   function clock(t, cfg) {
     var total = cfg.offset_s + t, day = Math.floor(total / 86400) % 7, s = Math.round(total % 86400);
@@ -268,11 +390,11 @@
         var on = {};
         (values || []).forEach(function (v) { on[v] = true; });
         cfg.graphs.forEach(function (g) {
+          PT.visible[g.id] = { roads: !!on.roads, units: !!on.units, incidents: !!on.incidents };
+          var st = boxState(g);
+          if (st) paint(st);
           var gd = graphDiv(g.id);
           if (!gd || !gd.data) return;
-          PT.visible[g.id] = { units: !!on.units, incidents: !!on.incidents };
-          var map = mapOf(gd);
-          if (map && map.__ptOverlay) paint(map);
           var idx = [], vis = [];
           gd.data.forEach(function (tr, i) {
             if (tr.meta) { idx.push(i); vis.push(on[tr.meta] ? true : "legendonly"); }

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode
 
-from dash import dcc, html
+import dash
+from dash import Input, Output, State, dcc, html
 
 from policetwin.dashboard.i18n import LANGS, normalise_lang, t
 
@@ -132,8 +133,37 @@ def not_found_layout(lang: str | None = None, **_query: object) -> html.Div:
     return frame("run", lang, [error_box(t("page.not_found", lang), id="page-not-found")])
 
 
+def chosen_run(lang: str | None, run: str | None) -> tuple[str, str | None]:
+    """The language and the run a one-run page shows: ``run`` if it is known, else the newest run (None
+    when there is none). Rescans the run directories (a run may have just finished)."""
+    from policetwin.dashboard.app import current
+
+    state = current()
+    found = state.scan()
+    key = (run if found.by_key(run) else found.runs[0].key) if found.runs else None
+    return normalise_lang(lang or state.lang), key
+
+
+def register_run_picker(prefix: str, path: str) -> None:
+    """The callback of :func:`run_picker`: choosing another run opens ``path`` for it (same language)."""
+
+    def choose(key: str, lang: str, shown: str | None) -> object:
+        if shown == key:
+            return dash.no_update
+        return href(path, lang, run=key)
+
+    dash.callback(
+        Output("pt-nav", "href", allow_duplicate=True),
+        Input(f"{prefix}-run", "value"),
+        State("pt-lang", "data"),
+        State(f"{prefix}-shown", "data"),
+        prevent_initial_call=True,
+    )(choose)
+
+
 def run_picker(prefix: str, lang: str, key: str) -> html.Div:
-    """The run dropdown of a one-run page (ids ``<prefix>-run`` and ``<prefix>-shown``), on ``key``."""
+    """The run dropdown of a one-run page (ids ``<prefix>-run`` and ``<prefix>-shown``), on ``key``; its
+    callback is :func:`register_run_picker`."""
     return html.Div(
         [html.Label(t("common.run", lang), htmlFor=f"{prefix}-run"),
          dcc.Dropdown(labels=dropdown_labels(lang), id=f"{prefix}-run", options=run_options(lang), value=key,

@@ -4,19 +4,19 @@ aggregated on the server (binned counts, per-priority means), so large runs stay
 
 from __future__ import annotations
 
-import dash
-from dash import Input, Output, State, dcc, html
+from dash import dcc, html
 
 from policetwin.dashboard import figures, kpis
 from policetwin.dashboard.app import current
-from policetwin.dashboard.i18n import fmt_count, fmt_duration, fmt_share, normalise_lang, start_offset_s, t
+from policetwin.dashboard.i18n import fmt_count, fmt_duration, fmt_share, start_offset_s, t
 from policetwin.dashboard.pages import (
     PageSpec,
+    chosen_run,
     error_box,
     frame,
-    href,
     no_runs_layout,
     register_page_spec,
+    register_run_picker,
     run_picker,
 )
 from policetwin.dashboard.rundata import RunData, RunDirError
@@ -155,35 +155,19 @@ def content(run: RunData, lang: str) -> list:
 
 def layout(lang: str | None = None, run: str | None = None, **_query: object) -> html.Div:
     """The KPIs page for run ``run`` (default: the newest)."""
-    state = current()
-    lang = normalise_lang(lang or state.lang)
-    found = state.scan()
-    if not found.runs:
+    lang, key = chosen_run(lang, run)
+    if key is None:
         return no_runs_layout("kpis", "kpi.title", lang)
-    key = run if found.by_key(run) else found.runs[0].key
-    picker = run_picker("kpi", lang, key)
     try:
-        body = content(state.run_data(key), lang)
+        body = content(current().run_data(key), lang)
     except RunDirError as exc:
         body = [error_box(exc.message(lang), id="kpi-error")]
-    return frame("kpis", lang, [html.H2(t("kpi.title", lang)), picker, *body], run=key)
-
-
-def _choose_run(key: str, lang: str, shown: str | None):
-    if shown == key:
-        return dash.no_update
-    return href("/kpis", lang, run=key)
+    return frame("kpis", lang, [html.H2(t("kpi.title", lang)), run_picker("kpi", lang, key), *body], run=key)
 
 
 def register_callbacks() -> None:
     """Register this page's callbacks with ``dash.callback`` (done by ``create_app`` for each new app)."""
-    dash.callback(
-        Output("pt-nav", "href", allow_duplicate=True),
-        Input("kpi-run", "value"),
-        State("pt-lang", "data"),
-        State("kpi-shown", "data"),
-        prevent_initial_call=True,
-    )(_choose_run)
+    register_run_picker("kpi", "/kpis")
 
 
 register_page_spec(PageSpec("kpis", "/kpis", "nav.kpis", 30, __name__, layout, callbacks=register_callbacks))

@@ -15,12 +15,13 @@ from policetwin.dashboard.app import URL_PREFIX, current
 from policetwin.dashboard.i18n import clock_label, fmt_duration, normalise_lang, start_offset_s, t
 from policetwin.dashboard.pages import (
     PageSpec,
+    chosen_run,
     dropdown_labels,
     error_box,
     frame,
-    href,
     no_runs_layout,
     register_page_spec,
+    register_run_picker,
     run_picker,
 )
 from policetwin.dashboard.rundata import RunData, RunDirError
@@ -44,20 +45,23 @@ def replay_panel(
         fig, keys_present = layer_registry.build_map(ctx, meta={"run": key}, height=height)
         present += [k for k in keys_present if k not in present]
         gid = f"{prefix}-map-{i}"
-        graphs.append({"id": gid, "base": f"{URL_PREFIX}/replay/{key}"})
-        maps.append(
-            html.Div(
-                [
-                    dcc.Graph(
-                        id=gid,
-                        figure=fig,
-                        config={"scrollZoom": True, "displaylogo": False},
-                        className="pt-map",
-                    ),
-                    html.Div(id=f"{gid}-hover", className="pt-hover"),
-                ]
-            )
+        view = fig.layout.map
+        # the street network and the first chunk come with the page: replay.js draws them at once, before
+        # plotly (4.8 MB of script) has loaded; later chunks are fetched from /_pt/replay/<run>/<i>.json
+        first = min(int(t0_s // replay.CHUNK_S), math.ceil(t_max / replay.CHUNK_S))
+        graphs.append({
+            "id": gid, "base": f"{URL_PREFIX}/replay/{key}",
+            "roads": replay.road_lines(run) if "roads" in keys_present else None,
+            "first": {"i": first, "data": replay.chunk(run, first)},
+            "view": [view.center.lon, view.center.lat, view.zoom],
+        })  # fmt: skip
+        graph = dcc.Graph(
+            id=gid, figure=fig, config={"scrollZoom": True, "displaylogo": False}, className="pt-map"
         )
+        # the box holds the map and replay.js's canvases (streets, units, incidents): they are drawn in the
+        # map's initial view before the map library has loaded, then follow the map
+        box = html.Div(graph, id=f"{gid}-box", className="pt-map-box", style={"height": f"{height}px"})
+        maps.append(html.Div([box, html.Div(id=f"{gid}-hover", className="pt-hover")]))
     step_h = max(1, math.ceil(t_max / 3600 / 8))
     marks = {
         int(h * 3600): clock_label(h * 3600, start, lang) for h in range(0, int(t_max // 3600) + 1, step_h)
@@ -243,20 +247,16 @@ _RESULTS = {"result.completed", "result.preempted", "result.cancelled", "result.
 
 def layout(lang: str | None = None, run: str | None = None, **_query: object) -> html.Div:
     """The Replay page for run ``run`` (default: the newest)."""
-    state = current()
-    lang = normalise_lang(lang or state.lang)
-    found = state.scan()
-    if not found.runs:
+    lang, key = chosen_run(lang, run)
+    if key is None:
         return no_runs_layout("replay", "replay.title", lang)
-    key = run if found.by_key(run) else found.runs[0].key
-    picker = run_picker("replay", lang, key)
-    children: list = [html.H2(t("replay.title", lang)), picker]
+    children: list = [html.H2(t("replay.title", lang)), run_picker("replay", lang, key)]
     try:
-        data = state.run_data(key)
+        data = current().run_data(key)
         notes = []
         if not (data.has("roads.parquet") and data.has("nodes.parquet")):
             notes.append(html.Div(t("replay.no_roads", lang), className="pt-note", id="replay-no-roads"))
-        if replay.tracks(data).approximate:
+        if replay.approximate(data):
             notes.append(html.Div(t("replay.approx", lang), className="pt-note", id="replay-approx"))
         n_inc = data.parquet_rows("incidents.parquet") if data.has("incidents.parquet") else 0
         if n_inc > replay.MAX_INCIDENTS_PER_CHUNK:
@@ -287,12 +287,6 @@ def _show_timeline(click: dict | None, key: str, lang: str):
         return error_box(exc.message(lang))
 
 
-def _choose_run(key: str, lang: str, shown: str | None):
-    if shown == key:
-        return dash.no_update
-    return href("/replay", lang, run=key)
-
-
 def register_callbacks() -> None:
     """Register this page's callbacks with ``dash.callback`` (done by ``create_app`` for each new app)."""
     register_replay_callbacks("replay")
@@ -303,13 +297,7 @@ def register_callbacks() -> None:
         State("pt-lang", "data"),
         prevent_initial_call=True,
     )(_show_timeline)
-    dash.callback(
-        Output("pt-nav", "href", allow_duplicate=True),
-        Input("replay-run", "value"),
-        State("pt-lang", "data"),
-        State("replay-shown", "data"),
-        prevent_initial_call=True,
-    )(_choose_run)
+    register_run_picker("replay", "/replay")
 
 
 register_page_spec(

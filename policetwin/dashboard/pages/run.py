@@ -15,6 +15,9 @@ from policetwin.dashboard.i18n import clock_label, fmt_count, fmt_duration, fmt_
 from policetwin.dashboard.pages import PageSpec, dropdown_labels, error_box, frame, href, register_page_spec
 from policetwin.errors import ScenarioError
 
+#: The scenario chosen when the page opens.
+DEFAULT_SCENARIO = "bundled:helsinki"
+
 
 def run_list(lang: str) -> html.Div:
     """The runs found (newest first) and the directories that could not be read."""
@@ -64,6 +67,29 @@ def _scenario_options(lang: str, upload: dict | None) -> list[dict]:
     return options
 
 
+def _facts(choice: str | None, upload: dict | None) -> dict | None:
+    """The facts of the chosen scenario (None if it cannot be read)."""
+    scenario = resolve_choice(choice, upload)
+    if scenario is None:
+        return None
+    try:
+        return jobs.scenario_facts(scenario)
+    except ScenarioError:
+        return None
+
+
+def idle_options(lang: str, facts: dict | None) -> list[dict]:
+    """The patrol-mode choices for a scenario: every idle mode of the schema, ``post`` only with posts."""
+    modes = jobs.idle_modes(facts) if facts else [m for m in jobs.IDLE_MODES if m != "post"]
+    return [{"label": t(f"idle.{m}", lang), "value": m} for m in modes]
+
+
+def idle_note(lang: str, facts: dict | None) -> str:
+    """Why ``post`` is or is not offered for this scenario."""
+    posts = len((facts or {}).get("posts") or [])
+    return t("run.idle_posts", lang, n=posts) if posts else t("run.idle_no_posts", lang)
+
+
 def _field(label_key: str, component, lang: str) -> html.Div:
     return html.Div([html.Label(t(label_key, lang), htmlFor=component.id), component], className="pt-field")
 
@@ -73,6 +99,7 @@ def layout(lang: str | None = None, **_query: object) -> html.Div:
     state = current()
     lang = normalise_lang(lang or state.lang)
     as_scenario = t("run.as_scenario", lang)
+    facts = _facts(DEFAULT_SCENARIO, None)
     params = html.Div(
         [
             _field("run.units", dcc.Input(id="run-units", type="number", min=1, step=1, debounce=True), lang),
@@ -80,9 +107,11 @@ def layout(lang: str | None = None, **_query: object) -> html.Div:
             _field("run.policy", dcc.Dropdown(labels=dropdown_labels(lang),
                 id="run-policy", placeholder=as_scenario,
                 options=[{"label": t(f"policy.{p}", lang), "value": p} for p in jobs.POLICIES]), lang),
-            _field("run.patrol", dcc.Dropdown(labels=dropdown_labels(lang),
-                id="run-idle", placeholder=as_scenario,
-                options=[{"label": t(f"idle.{m}", lang), "value": m} for m in jobs.IDLE_MODES]), lang),
+            html.Div([html.Label(t("run.patrol", lang), htmlFor="run-idle"),
+                      dcc.Dropdown(labels=dropdown_labels(lang), id="run-idle", placeholder=as_scenario,
+                                   options=idle_options(lang, facts)),
+                      html.Div(idle_note(lang, facts), id="run-idle-note", className="pt-hint")],
+                     className="pt-field"),
             _field("run.duration", dcc.Input(id="run-duration", type="text", debounce=True), lang),
             _field("run.seed", dcc.Input(id="run-seed", type="number", min=0, step=1, debounce=True), lang),
         ],
@@ -99,18 +128,21 @@ def layout(lang: str | None = None, **_query: object) -> html.Div:
                         labels=dropdown_labels(lang),
                         id="run-scenario",
                         options=_scenario_options(lang, None),
-                        value="bundled:helsinki",
+                        value=DEFAULT_SCENARIO,
                         clearable=False,
                     ),
                     lang,
                 ),
+                # over max_size, dcc.Upload drops a file without a word: assets/upload.js reports the
+                # name and size of each file chosen to run-upload-picked, and _picked says it is too large
                 dcc.Upload(
-                    html.Div(t("run.upload", lang)),
+                    html.Div(t("run.upload", lang, max_kb=jobs.MAX_UPLOAD_BYTES // 1024)),
                     id="run-upload-box",
                     className="pt-upload",
-                    max_size=4 * 1024 * 1024,
+                    max_size=jobs.MAX_UPLOAD_BYTES,
                     multiple=False,
                 ),
+                dcc.Store(id="run-upload-picked"),
                 html.Div(id="run-upload-msg"),
             ],
             className="pt-scenario",
@@ -147,12 +179,12 @@ def _upload(contents: str | None, filename: str | None, lang: str):
             error_box(t(up.error_key, lang, **up.error_params), id="run-upload-error"),
             None,
             _scenario_options(lang, None),
-            "bundled:helsinki",
+            DEFAULT_SCENARIO,
         )
     if up.lines:
         msg = html.Div([html.Div(t("run.upload_bad", lang, name=up.name)), html.Pre("\n".join(up.lines))],
                        className="pt-error", id="run-upload-error", role="alert")  # fmt: skip
-        return msg, None, _scenario_options(lang, None), "bundled:helsinki"
+        return msg, None, _scenario_options(lang, None), DEFAULT_SCENARIO
     assert up.path is not None
     data = {"token": up.path.parent.name, "name": up.name}
     ok = html.Div(
@@ -161,6 +193,30 @@ def _upload(contents: str | None, filename: str | None, lang: str):
         id="run-upload-ok",
     )
     return ok, data, _scenario_options(lang, data), f"upload:{data['token']}"
+
+
+def _picked(picked: dict | None, lang: str) -> object:
+    """A file chosen for upload (name and size, from assets/upload.js): the message when it is over the
+    limit (dcc.Upload then drops it without a word); a file within the limit goes on to :func:`_upload`."""
+    if not isinstance(picked, dict) or not isinstance(picked.get("size"), int | float):
+        return dash.no_update
+    refused = jobs.too_large(str(picked.get("name") or ""), int(picked["size"]))
+    if refused is None:
+        return dash.no_update
+    return error_box(
+        t(refused.error_key, normalise_lang(lang), **refused.error_params), id="run-upload-error"
+    )
+
+
+def _idle_choices(
+    choice: str | None, upload: dict | None, idle: str | None, lang: str
+) -> tuple[list[dict], str | None, str]:
+    """The patrol-mode choices and note for the chosen scenario (a choice it cannot take is cleared)."""
+    lang = normalise_lang(lang)
+    facts = _facts(choice, upload)
+    options = idle_options(lang, facts)
+    keep = idle if idle in {o["value"] for o in options} else None
+    return options, keep, idle_note(lang, facts)
 
 
 def resolve_choice(value: str | None, upload: dict | None) -> str | Path | None:
@@ -202,7 +258,10 @@ def _run(set_progress, n_clicks, choice, upload, units, rate, policy, idle, dura
         policy=policy or None, idle=idle or None, duration=(str(duration).strip() or None) if duration else None,
         seed=int(seed) if seed not in (None, "") else None,
     )  # fmt: skip
-    sets = jobs.overrides(params, facts)
+    try:
+        sets = jobs.overrides(params, facts)
+    except ValueError:  # post in a scenario without posts (not offered, but the request can say it)
+        return error_box(t("run.idle_no_posts", lang), id="run-error"), dash.no_update
     horizon = facts["duration_s"]
     if params.duration:
         from policetwin.durations import parse_duration
@@ -224,7 +283,13 @@ def _run(set_progress, n_clicks, choice, upload, units, rate, policy, idle, dura
             pct = int(100 * sim_t / max(horizon, 1.0))
             set_progress((str(pct), t("run.progress", lang, clock=clock_label(sim_t, start, lang), pct=pct)))
 
-    result = jobs.execute(jobs.run_command(scenario, out_dir, sets, params.seed), out_dir, progress)
+    progress_file = state.work_dir / "progress" / f"{out_dir.name}.jsonl"
+    progress_file.parent.mkdir(parents=True, exist_ok=True)
+    cmd = jobs.run_command(scenario, out_dir, sets, params.seed, progress_file)
+    try:
+        result = jobs.execute(cmd, out_dir, progress, progress_file)
+    finally:
+        progress_file.unlink(missing_ok=True)
     if result.code != 0:
         msg = html.Div([html.Div(t("run.failed", lang, code=result.code)), html.Pre("\n".join(result.lines[-40:]))],
                        className="pt-error", id="run-error", role="alert")  # fmt: skip
@@ -262,6 +327,22 @@ def register_callbacks() -> None:
         State("pt-lang", "data"),
         prevent_initial_call=True,
     )(_upload)
+    dash.callback(
+        Output("run-upload-msg", "children", allow_duplicate=True),
+        Input("run-upload-picked", "data"),
+        State("pt-lang", "data"),
+        prevent_initial_call=True,
+    )(_picked)
+    dash.callback(
+        Output("run-idle", "options"),
+        Output("run-idle", "value"),
+        Output("run-idle-note", "children"),
+        Input("run-scenario", "value"),
+        State("run-upload", "data"),
+        State("run-idle", "value"),
+        State("pt-lang", "data"),
+        prevent_initial_call=True,
+    )(_idle_choices)
     dash.callback(
         Output("run-result", "children"),
         Output("run-list", "children"),
