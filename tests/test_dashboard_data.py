@@ -22,9 +22,10 @@ from typer.testing import CliRunner
 
 from policetwin.dashboard import jobs, kpis, replay
 from policetwin.dashboard.cli import is_loopback
-from policetwin.dashboard.compare import Side, compare_sides, mean_ci
+from policetwin.dashboard.compare import Side, compare_sides
 from policetwin.dashboard.rundata import RunData, RunDirError, discover, open_run
 from policetwin.experiments import compare_runs
+from policetwin.experiments.sweep_stats import mean_ci
 
 STEP = 0.009  # degrees of longitude between the line's nodes
 NAN = float("nan")

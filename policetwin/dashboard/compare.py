@@ -4,16 +4,14 @@ scenario differences; a set of replications shows mean ± 95% confidence interva
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
-
-from scipy import stats
 
 from policetwin.dashboard.catalogue import CATALOGUE
 from policetwin.dashboard.i18n import fmt_count, fmt_duration, fmt_share, t
 from policetwin.experiments import compare_runs
 from policetwin.experiments.compare import format_delta
+from policetwin.experiments.sweep_stats import mean_ci
 
 
 @dataclass(frozen=True)
@@ -44,18 +42,6 @@ class View:
     scenario_diff: tuple[str, ...]
     notes: tuple[str, ...]
     replicated: bool
-
-
-def mean_ci(values: list[float]) -> tuple[float | None, float | None]:
-    """Mean and 95% CI half-width (t distribution; None for fewer than 2 values)."""
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    if not vals:
-        return None, None
-    mean = sum(vals) / len(vals)
-    if len(vals) < 2:
-        return mean, None
-    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
-    return mean, float(stats.t.ppf(0.975, len(vals) - 1) * sd / math.sqrt(len(vals)))
 
 
 def compare_sides(sides: list[Side]) -> View:
