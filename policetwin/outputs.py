@@ -31,7 +31,8 @@ class OutputError(PoliceTwinError):
     """An output path cannot be used as asked (exists, foreign files, locked, not writable)."""
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one of another user's counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -111,7 +112,7 @@ def clean_leftovers(parent: Path) -> list[str]:
         return removed
     for entry in entries:
         m = _LEFTOVER.match(entry.name)
-        if m and entry.is_dir() and not entry.is_symlink() and not _alive(int(m["pid"])):
+        if m and entry.is_dir() and not entry.is_symlink() and not pid_alive(int(m["pid"])):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
         elif _LOCK.match(entry.name) and entry.is_file():

@@ -31,7 +31,7 @@ from policetwin.experiments.design import run_id, run_seed
 from policetwin.experiments.study import Study
 from policetwin.experiments.sweep_stats import mean_ci
 from policetwin.experiments.sweep_store import RunStore, remove_stale_temps, write_study_files
-from policetwin.outputs import clean_leftovers, output_lock
+from policetwin.outputs import clean_leftovers, output_lock, pid_alive
 
 _NETWORKS: dict[str, Any] = {}  # this worker's maps by spec (loaded once, reused by every run)
 _NETWORKS_LOCK = threading.Lock()
@@ -176,21 +176,11 @@ def _init_local_worker(sweep_pid: int) -> None:
         if fd is not None:
             select.select([fd], [], [])
         else:
-            while _alive(sweep_pid):
+            while pid_alive(sweep_pid):
                 time.sleep(1.0)
         os._exit(1)
 
     threading.Thread(target=watch, name="policetwin-sweep-watch", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --------------------------------------------------------------------------- pools

@@ -23,22 +23,14 @@ from policetwin.experiments.sweep_stats import arm_table, sensitivity
 from policetwin.experiments.sweep_store import write_atomic
 from policetwin.sim import report_html as rh
 
-_CSS = """
-body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 0;
-       color: #1a1a1a; background: #f6f7f9; }
-header { background: #0b2545; color: #fff; padding: 18px 28px; }
-header h1 { margin: 0 0 6px 0; font-size: 24px; }
-header .meta span { margin-right: 22px; font-size: 14px; opacity: 0.9; }
-main { padding: 12px 28px 40px 28px; max-width: 1400px; }
-section { background: #fff; border-radius: 6px; padding: 14px 18px; margin: 16px 0;
-          box-shadow: 0 1px 3px rgba(0,0,0,0.08); overflow-x: auto; }
-h2 { font-size: 18px; margin: 4px 0 10px 0; color: #0b2545; }
-table.kpi { border-collapse: collapse; font-size: 13px; margin: 6px 0 10px 0; }
-table.kpi th, table.kpi td { border-bottom: 1px solid #e3e6ea; padding: 4px 10px; text-align: right; }
-table.kpi th:first-child, table.kpi td:first-child { text-align: left; }
-table.kpi thead th { background: #eef1f5; }
-.note { color: #555; font-size: 13px; }
+_CSS = (
+    rh.REPORT_CSS
+    + """
+section { overflow-x: auto; }
+table.kpi { font-size: 13px; }
+table.kpi th, table.kpi td { padding: 4px 10px; }
 """
+)
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 

@@ -23,7 +23,7 @@ import yaml
 
 from policetwin import __version__
 from policetwin.experiments.design import run_id, run_seed
-from policetwin.outputs import OutputError
+from policetwin.outputs import OutputError, pid_alive
 
 if TYPE_CHECKING:
     from policetwin.experiments.study import Study
@@ -97,18 +97,8 @@ def remove_stale_temps(out_dir: Path) -> None:
     """Remove ``.NAME.tmp-PID`` files that processes no longer alive left behind."""
     for entry in out_dir.iterdir():
         m = _TMP.match(entry.name)
-        if m and entry.is_file() and not _alive(int(m["pid"])):
+        if m and entry.is_file() and not pid_alive(int(m["pid"])):
             entry.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def manifest(study: Study, networks: dict[str, RoadNetwork]) -> dict:

@@ -9,6 +9,28 @@ from collections.abc import Mapping
 
 DASH = "-"
 
+#: The style of the HTML reports (run, sweep): one look everywhere.
+REPORT_CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 0;
+       color: #1a1a1a; background: #f6f7f9; }
+header { background: #0b2545; color: #fff; padding: 18px 28px; }
+header h1 { margin: 0 0 6px 0; font-size: 24px; }
+header .meta span { margin-right: 22px; font-size: 14px; opacity: 0.9; }
+main { padding: 12px 28px 40px 28px; max-width: 1400px; }
+section { background: #fff; border-radius: 6px; padding: 14px 18px; margin: 16px 0;
+          box-shadow: 0 1px 3px rgba(0,0,0,0.08); }
+h2 { font-size: 18px; margin: 4px 0 10px 0; color: #0b2545; }
+table.kpi { border-collapse: collapse; font-size: 14px; margin: 6px 0 10px 0; }
+table.kpi th, table.kpi td { border-bottom: 1px solid #e3e6ea; padding: 5px 12px; text-align: right; }
+table.kpi th:first-child, table.kpi td:first-child { text-align: left; }
+table.kpi thead th { background: #eef1f5; }
+table.kpi tr.overall td { font-weight: 600; border-top: 2px solid #0b2545; }
+.tables { display: flex; flex-wrap: wrap; gap: 28px; }
+.note { color: #555; font-size: 13px; }
+section.warnings { border-left: 5px solid #e6a700; background: #fff8e1; }
+section.warnings li { font-size: 14px; margin: 3px 0; }
+"""
+
 
 def num(value) -> float | None:
     """A finite float, or None for missing / None / NaN / non-numeric values."""
