@@ -27,6 +27,7 @@ from policetwin.errors import MapError, PoliceTwinError, ScenarioError
 from policetwin.experiments.staffing_cli import staffing_command
 from policetwin.experiments.sweep_cli import query_command, report_command, sweep_command
 from policetwin.gis.cli import export_command
+from policetwin.verify.cli import verify_command
 
 # rich_markup_mode=None: plain click help ("-q, --quiet  No progress bar."), not "--quiet <bool>"
 app = typer.Typer(
@@ -53,6 +54,7 @@ app.command("query")(query_command)
 app.command("report")(report_command)
 app.command("init")(init_command)
 app.command("export")(export_command)
+app.command("verify")(verify_command)
 # names and paths are printed as written: no rich markup ("[old]"), emoji codes (":fire:") or highlighting
 out = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
 err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)

@@ -57,6 +57,7 @@ from scipy.special import gammainc, gammaln
 from policetwin.maps import RoadNetwork
 from policetwin.scenarios import Scenario
 from policetwin.sim.run import simulate
+from policetwin.verify.queueing import erlang_c
 
 HOUR = 3600.0
 N_BATCHES = 20
@@ -135,15 +136,6 @@ def erlang_a_closed_form(n: int, lam: float, mu: float, theta: float) -> tuple[f
     p_wait = big_a * erlang_b / (1 + (big_a - 1) * erlang_b)
     rho = lam / (n * mu)
     return p_wait, p_wait * (1 / (rho * big_a) + 1 - 1 / rho)
-
-
-def erlang_c(n: int, lam: float, mu: float) -> tuple[float, float]:
-    """(P(wait > 0), mean wait Wq) of the M/M/n queue (no abandonment)."""
-    a = lam / mu
-    rho = a / n
-    top = a**n / math.factorial(n) / (1 - rho)
-    p_wait = top / (sum(a**k / math.factorial(k) for k in range(n)) + top)
-    return p_wait, p_wait / (n * mu - lam)
 
 
 def case_exact(case: dict) -> dict[str, float]:

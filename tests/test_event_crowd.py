@@ -34,70 +34,7 @@ from policetwin.event.los import (
     weidmann_speed_mps,
 )
 from policetwin.event.walknet import WalkNetwork, build_walk_network
-
-CRS = "+proj=tmerc +lat_0=0 +lon_0=0 +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
-
-
-def corridor(n_links: int, link_m: float, width_m: float | list[float]) -> WalkNetwork:
-    """Nodes 0..n on a straight line along x, link i from node i to i + 1."""
-    x = np.concatenate([[0.0], np.cumsum(np.broadcast_to(link_m, (n_links,)))])
-    ids = np.arange(n_links + 1) + 1
-    return build_walk_network(
-        name="corridor", source="hand-built", kind="walking", node_id=ids, lon=x / 111_320.0,
-        lat=np.zeros(ids.size), link_u_id=ids[:-1], link_v_id=ids[1:],
-        length_m=np.broadcast_to(link_m, (n_links,)).astype(float),
-        width_m=np.broadcast_to(width_m, (n_links,)).astype(float),
-        highway=np.full(n_links, "footway", dtype=object), xy=(x, np.zeros(ids.size), CRS),
-    )  # fmt: skip
-
-
-def place(crowd: Crowd, pids: np.ndarray, *, edges: np.ndarray, pos_m: np.ndarray, target: int) -> None:
-    """Put people on edges directly (initial conditions of the benchmarks)."""
-    crowd.reroute()
-    crowd.state[pids] = EDGE
-    crowd.edge[pids] = edges
-    crowd.pos_m[pids] = pos_m
-    crowd.target[pids] = target
-    crowd.active = np.concatenate([crowd.active, pids])
-
-
-def fd_run(*, rho0: float, rate_p_s: float, exit_capacity_p_ms: float, seed: int = 1) -> dict:
-    """One corridor experiment (see the module docstring): measured density, flow and speed."""
-    n_links, link_m, width_m, horizon_s, warm_s = 40, 5.0, 2.0, 900.0, 300.0
-    net = corridor(n_links, link_m, width_m)
-    cap = np.full(n_links, CAPACITY_P_MS)
-    cap[-1] = exit_capacity_p_ms
-    per_link = round(rho0 * link_m * width_m)
-    pre = per_link * (n_links - 1)
-    n = pre + int(rate_p_s * horizon_s) + 1
-    crowd = Crowd(net, n_people=n, rng=np.random.default_rng(seed), free_speed_mps=1.34, capacity_p_ms=cap)
-    target = crowd.add_target([n_links], arrive=GONE)
-    if pre:
-        place(crowd, np.arange(pre), edges=2 * np.repeat(np.arange(1, n_links), per_link),
-              pos_m=np.tile((np.arange(per_link) + 0.5) / per_link * link_m, n_links - 1), target=target)  # fmt: skip
-    rest = np.arange(pre, n)
-    crowd.depart(
-        rest, node=np.zeros(rest.size, dtype=np.int64), at_s=np.arange(rest.size) / rate_p_s, target=target
-    )
-    section = np.arange(10, 30)
-    area = net.area_m2()[section].sum()
-    occupancy, crossed, link_flow, link_rho = [], 0, np.zeros(n_links), np.zeros(n_links)
-    while crowd.now < horizon_s:
-        link_before = np.where(crowd.state == EDGE, crowd.edge >> 1, -1)
-        crowd.step()
-        if crowd.now <= warm_s:
-            continue
-        link_after = np.where(crowd.state == EDGE, crowd.edge >> 1, n_links)
-        occupancy.append(crowd.link_counts()[section].sum())
-        crossed += int(((link_before == section[-1]) & (link_after > section[-1])).sum())
-        left = (link_before >= 0) & (link_after != link_before)
-        link_flow += np.bincount(link_before[left], minlength=n_links)
-        link_rho += crowd.link_counts() / net.area_m2()
-    steps = len(occupancy)
-    rho = float(np.mean(occupancy) / area)
-    flow = crossed / (steps * crowd.step_s) / width_m
-    return {"rho": rho, "flow": flow, "speed": flow / rho, "link_flow": link_flow / steps / width_m,
-            "link_rho": link_rho / steps}  # fmt: skip
+from policetwin.verify.crowd import CRS, FD_CASES, bottleneck_run, corridor, fd_run, rimea_1_time_s
 
 
 def test_weidmann_constants():
@@ -113,13 +50,10 @@ def test_weidmann_constants():
 
 @pytest.mark.parametrize(
     ("rho_target", "rho0", "rate", "exit_cap"),
-    [
-        (1.0, 0.0, 1.0580629 * 2.0, CAPACITY_P_MS),
-        (2.0, 2.0, 3.0, 2 * 0.6062384),
-        (3.0, 3.0, 3.0, 3 * 0.3306948),
-    ],
+    [(rho_target, *case) for rho_target, case in FD_CASES.items()],  # 1, 2, 3 p/m^2
 )
 def test_fundamental_diagram_emerges(rho_target, rho0, rate, exit_cap):
+    assert len(FD_CASES) == 3 and FD_CASES[1.0] == (0.0, 1.0580629 * 2.0, CAPACITY_P_MS)
     got = fd_run(rho0=rho0, rate_p_s=rate, exit_capacity_p_ms=exit_cap)
     assert got["rho"] == pytest.approx(rho_target, rel=0.05)
     expected = float(weidmann_speed_mps(np.array([got["rho"]]))[0])
@@ -136,26 +70,13 @@ def test_peak_flow_is_the_diagrams_capacity_near_1_75():
 
 
 def test_rimea_1_straight_corridor():
-    net = corridor(4, 10.0, 2.0)
-    crowd = Crowd(net, n_people=1, rng=np.random.default_rng(0), free_speed_mps=1.33)
-    target = crowd.add_target([4], arrive=GONE)
-    crowd.depart(np.array([0]), node=np.array([0]), at_s=np.array([0.0]), target=target)
-    while crowd.state[0] != GONE:
-        crowd.step()
-    assert 26.0 <= crowd.t_gone[0] <= 34.0
-    assert crowd.t_gone[0] == pytest.approx(40.0 / 1.33, abs=0.01)
+    t_gone_s = rimea_1_time_s()
+    assert 26.0 <= t_gone_s <= 34.0
+    assert t_gone_s == pytest.approx(40.0 / 1.33, abs=0.01)
 
 
 def test_bottleneck_1m_door():
-    net = corridor(2, [10.0, 0.5], [10.0, 1.0])
-    crowd = Crowd(net, n_people=100, rng=np.random.default_rng(3), free_speed_mps=1.34)
-    target = crowd.add_target([2], arrive=GONE)
-    pos = np.random.default_rng(4).uniform(0.0, 10.0, 100)
-    place(crowd, np.arange(100), edges=np.zeros(100, dtype=np.int64), pos_m=pos, target=target)
-    while (crowd.state != GONE).any():
-        crowd.step()
-        assert crowd.now < 600
-    t = np.sort(crowd.t_gone)
+    t, pos = bottleneck_run()  # sorted exit times; raises when not clear within 600 s
     assert (10.0 / (t[10:] - t[:-10])).max() <= 1.33  # over any 10 consecutive headways
     assert (t.size - 1) / (t[-1] - t[0]) == pytest.approx(CAPACITY_P_MS, rel=0.05)
     first_walk_s = (10.0 - pos.max() + 0.5) / 1.34

@@ -21,40 +21,26 @@ import math
 
 import numpy as np
 import pytest
-from test_event_crowd import corridor
 
 from policetwin.event.crowd import EDGE, INSIDE, QUEUE, Crowd
 from policetwin.event.gates import Gate, LaneSchedule
 from policetwin.event.record import gate_table
 from policetwin.scenarios.base import Distribution
+from policetwin.verify.gates import (
+    CROWD_LAM_P_S,
+    CROWD_LANES,
+    K_SE,
+    LAM_P_S,
+    LANES,
+    MEAN_S,
+    batch_se,
+    gate_crowd_run,
+    run_gate,
+)
+from policetwin.verify.queueing import erlang_c
 
-LANES, LAM, MEAN_S = 4, 0.5, 6.0
-K_SE, N_BATCHES, MAX_REL_SE = 4.0, 20, 0.03
-
-
-def erlang_c(c: int, lam: float, mu: float) -> tuple[float, float]:
-    """(P(wait > 0), mean wait Wq) of an M/M/c queue."""
-    a = lam / mu
-    top = a**c / math.factorial(c) / (1 - a / c)
-    p_wait = top / (sum(a**k / math.factorial(k) for k in range(c)) + top)
-    return p_wait, p_wait / (c * mu - lam)
-
-
-def batch_se(t: np.ndarray, x: np.ndarray) -> float:
-    batch = np.minimum((t / t.max() * N_BATCHES).astype(int), N_BATCHES - 1)
-    means = np.array([x[batch == b].mean() for b in range(N_BATCHES)])
-    return float(means.std(ddof=1) / math.sqrt(N_BATCHES))
-
-
-def run_gate(queue: str, n: int = 300_000, seed: int = 11) -> dict[str, np.ndarray]:
-    arrivals = np.cumsum(np.random.default_rng(seed).exponential(1 / LAM, n))
-    gate = Gate(name="g", lanes=LANES, screening=Distribution(dist="exponential", mean=MEAN_S),
-                rng=np.random.default_rng(seed + 1), queue=queue)  # fmt: skip
-    for chunk in np.array_split(np.arange(n), 400):  # joined in batches, as the crowd's steps do
-        gate.join(chunk, arrivals[chunk])
-    pids, done = gate.release(np.inf)
-    assert np.array_equal(np.sort(pids), np.arange(n)) and np.all(np.diff(done) >= 0)
-    return gate.records()
+LAM = LAM_P_S
+MAX_REL_SE = 0.03
 
 
 def test_erlang_c_formula():
@@ -111,21 +97,16 @@ def test_lane_schedule_and_withdraw():
 
 def test_gate_through_the_crowd_matches_erlang_c():
     """Poisson departures 20 m before a gate; screened people walk 10 m to the venue."""
-    net = corridor(2, [20.0, 10.0], [4.0, 4.0])
     n = 30_000
-    lanes, lam = 10, 1.25  # a = 7.5, utilisation 0.75 again, at a faster pace (fewer steps)
-    crowd = Crowd(net, n_people=n, rng=np.random.default_rng(21), free_speed_mps=1.34)
-    venue = crowd.add_target([2], arrive=INSIDE)
-    gate = Gate(name="g", lanes=lanes, screening=Distribution(dist="exponential", mean=MEAN_S),
-                rng=np.random.default_rng(22))  # fmt: skip
-    crowd.add_gate(gate, edge=2)  # link 1, walked from node 1 to node 2
-    depart = np.cumsum(np.random.default_rng(23).exponential(1 / lam, n))
-    crowd.depart(np.arange(n), node=np.zeros(n, dtype=np.int64), at_s=depart, target=venue)
-    while (crowd.state != INSIDE).any():
-        crowd.step()
+    lanes, lam = CROWD_LANES, CROWD_LAM_P_S  # 10, 1.25: a = 7.5, utilisation 0.75 again, at a faster pace
+    assert (lanes, lam) == (10, 1.25)
+
+    def census_ok(crowd: Crowd, gate: Gate) -> None:
         census = crowd.census()
         assert census.sum() == n
         assert census[QUEUE] == len(gate) and census[EDGE] + census[QUEUE] + census[INSIDE] <= n
+
+    crowd, gate, depart = gate_crowd_run(n=n, on_step=census_ok)
     rec = gate.records()
     wait = rec["t_start"] - rec["t_arrive"]
     # arrival at the gate = departure + 20 m / 1.34 m/s, a little later when the queue on the approach

@@ -39,7 +39,7 @@ def test_event_run_writes_its_outputs(event_run: Path) -> None:
     assert len(crowd) and crowd["density_p_m2"].max() <= 4.0 + 1e-9 and len(gates)
     assert {"crowd.parquet", "gates.parquet", "walk_links.parquet"} <= set(summary["files"])
     assert (
-        "event-gates" in block["police"] and summary["units"]["count"] == 7 + 13 + 6
+        "event-gates" in block["police"] and summary["units"]["count"] == 7 + 14 + 6
     )  # 2 cars from the city
     report = (event_run / "report.html").read_text()
     for title in ("Gate waits over time", "Peak crowd density", "Minutes at LOS E/F", "Arrival and egress",
@@ -141,3 +141,37 @@ def test_venue_outside_the_map_exits_2_with_file_and_line(tmp_path: Path) -> Non
                for ln in result.output.splitlines()), result.output  # fmt: skip
     assert "outside the map" in result.output or "walk way" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def _off_map_scenario(tmp_path: Path) -> Path:
+    data = yaml.safe_load(bundled_scenarios()["helsinki-newyear"].read_text())
+    event = data["event"]
+    for item in [event["venue"], *event["gates"], *event["attendees"]["origins"]]:
+        item["lon"] += 0.4
+    path = tmp_path / "off-map.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "words"),
+    [(None, "event.venue", "outside the map"),
+     ("event.attendees.origins.0.lon=25.1", "event.attendees.origins.0", "walk way")],
+)  # fmt: skip
+def test_validate_finds_event_map_problems(
+    override: str | None, field: str, words: str, tmp_path: Path
+) -> None:
+    """``validate`` (no run) reports the event's map problems as ``run`` does: exit 2, file:line."""
+    path = _off_map_scenario(tmp_path) if override is None else bundled_scenarios()["helsinki-newyear"]
+    args = ["validate", str(path)] + (["--set", override] if override else [])
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if field in ln and words in ln]
+    assert lines, result.output
+    assert lines[0].startswith(f"{path}:") and int(lines[0].split(":")[1]) > 1
+
+
+def test_validate_accepts_the_bundled_events() -> None:
+    names = ["helsinki-newyear", "helsinki-newyear-evacuation", "coquimbo-newyear"]
+    result = CliRunner().invoke(app, ["validate", *names])
+    assert result.exit_code == 0, result.output

@@ -39,102 +39,34 @@ import math
 
 import numpy as np
 import pytest
-from pyproj import Transformer
-from scipy.special import gammaln
 
-from policetwin.maps import RoadNetwork, build_network
-from policetwin.scenarios import Scenario
-from policetwin.sim.run import simulate
-
-G = 100  # nodes per side
-BLOCK_M = 100.0
-SPEED_MPS = 10.0  # 36 km/h: one block = exactly 10 s
-N_POSTS = 100
-N_LAYOUTS = 12
-CALLS_PER_LAYOUT = 3000
-HOURS = 87_000.0  # ~10 years (the schema's limit): calls ~29 h apart
-MARGIN = 15  # blocks from the edge for an interior call
-C_L1 = math.sqrt(math.pi / 8)  # 0.6267: right-angle metric, random posts
-K_SE = 4.0
-#: SD over layouts of one simulated layout's interior mean (m): exhaustive lattice pilot (36.8 m), plus the
-#: calls' sampling noise (8.4 m: per-call SD 323 m over ~1 470 interior calls), in quadrature.
-PILOT_SD_M = 37.8
-CRS = "+proj=tmerc +lat_0=0 +lon_0=0 +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
-ROW, COL = np.divmod(np.arange(G * G), G)
-
-
-def grid_network() -> RoadNetwork:
-    """A full two-way G x G grid, every block 100 m at 36 km/h; node id = index + 1, x/y in metres."""
-    x, y = COL * BLOCK_M, ROW * BLOCK_M
-    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(x, y)
-    grid = np.arange(G * G).reshape(G, G)
-    a = np.concatenate([grid[:, :-1].ravel(), grid[:-1, :].ravel()])
-    b = np.concatenate([grid[:, 1:].ravel(), grid[1:, :].ravel()])
-    u, v = np.concatenate([a, b]), np.concatenate([b, a])
-    return build_network(
-        name="sqrt-law-grid", source="hand-built two-way grid, one speed", node_id=np.arange(G * G) + 1,
-        lon=np.asarray(lon), lat=np.asarray(lat), edge_u_id=u + 1, edge_v_id=v + 1,
-        length_m=np.full(u.size, BLOCK_M), highway=np.full(u.size, "residential", dtype=object),
-        maxspeed_kph=np.full(u.size, SPEED_MPS * 3.6), xy=(x, y, CRS),
-    )  # fmt: skip
-
-
-def nearest_l1_m(posts: np.ndarray) -> np.ndarray:
-    """Exact L1 distance (m) from every lattice node to its nearest post (node indices)."""
-    d = np.abs(ROW[:, None] - ROW[posts]) + np.abs(COL[:, None] - COL[posts])
-    return d.min(axis=1) * BLOCK_M
-
-
-def interior_expectation_m(n_nodes: int, n: int) -> float:
-    """E[D] (m) for an interior call, n distinct uniform posts: h sum_k C(N - N_k, n) / C(N, n)."""
-    k = np.arange(1, 4 * G)
-    inside = 2 * k * k - 2 * k + 1
-    inside = inside[n_nodes - inside >= n]
-    log_ratio = gammaln(n_nodes - inside + 1) - gammaln(n_nodes - inside - n + 1)
-    log_ratio -= gammaln(n_nodes + 1) - gammaln(n_nodes - n + 1)
-    return float(BLOCK_M * np.exp(log_ratio).sum())
-
-
-def layout_scenario(posts: np.ndarray, network: RoadNetwork, seed: int) -> Scenario:
-    """One unit at each post, uniform calls, 1 s on scene, no handling, network travel."""
-    where = [{"lon": float(network.lon[p]), "lat": float(network.lat[p])} for p in posts]
-    return Scenario.model_validate({
-        "name": f"sqrt-law-{seed}", "seed": seed, "duration": HOURS * 3600.0, "map": network.name,
-        "stations": [{"name": "HQ", **where[0]}],
-        "units": {"groups": [{"name": "u", "count": len(posts), "station": "HQ", "idle": "post",
-                              "posts": where}]},
-        "demand": {"rate_per_hour": CALLS_PER_LAYOUT / HOURS, "profile": "flat", "background_weight": 1,
-                   "kinds": [{"name": "call", "priority": 1, "share": 1, "target": 600,
-                              "on_scene": {"dist": "fixed", "mean": 1.0}}]},
-        "call_handling": {"takers": 1000, "handling": {"dist": "fixed", "mean": 0}},
-        "travel": {"mode": "network"},
-        "outputs": {"report": False},
-    })  # fmt: skip
-
-
-def all_idle(units, t: np.ndarray) -> np.ndarray:
-    """Whether no unit was enroute, on scene or returning at each time in ``t`` (sorted intervals)."""
-    busy = units[units["state"].isin(["enroute", "onscene", "returning"])].sort_values("t_start")
-    start, end = busy["t_start"].to_numpy(), np.maximum.accumulate(busy["t_end"].to_numpy())
-    j = np.searchsorted(start, t, side="left") - 1  # intervals starting strictly before t
-    return (j < 0) | (end[np.maximum(j, 0)] <= t)
+from policetwin.verify.sqrt_law import (
+    BLOCK_M,
+    C_L1,
+    CALLS_PER_LAYOUT,
+    COL,
+    K_SE,
+    MARGIN,
+    N_LAYOUTS,
+    N_POSTS,
+    PILOT_SD_M,
+    ROW,
+    G,
+    grid_network,
+    interior_expectation_m,
+    simulate_layouts,
+)
 
 
 @pytest.fixture(scope="module")
 def layouts() -> list[dict]:
     network = grid_network()
     assert (network.n_nodes, network.n_edges) == (G * G, 4 * G * (G - 1))
-    rng = np.random.default_rng(20240611)
-    out = []
-    for seed in range(N_LAYOUTS):
-        posts = np.sort(rng.choice(G * G, N_POSTS, replace=False))
-        result = simulate(layout_scenario(posts, network, seed), network=network)
-        inc = result.incidents
+    out = simulate_layouts(network, n_layouts=N_LAYOUTS)  # posts from rng(20240611), layout seeds 0..11
+    assert len(out) == N_LAYOUTS == 12
+    for lay in out:
+        inc = lay["incidents"]
         assert (inc["n_units"] == 1).all() and inc["t_enroute"].equals(inc["t_dispatch"])
-        node = inc["node"].to_numpy() - 1  # index = id - 1
-        sim_m = (inc["t_arrive"] - inc["t_enroute"]).to_numpy() * SPEED_MPS
-        idle = all_idle(result.units, inc["t_dispatch"].to_numpy())
-        out.append({"posts": posts, "node": node, "sim_m": sim_m, "idle": idle, "l1_m": nearest_l1_m(posts)})
     return out
 
 

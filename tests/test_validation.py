@@ -34,57 +34,17 @@ import pytest
 from policetwin.maps import RoadNetwork
 from policetwin.scenarios import Scenario, load_scenario, resolve_scenario_path
 from policetwin.sim.run import simulate, write_run_dir
+from policetwin.verify.queueing import PILOT_SD_C3, erlang_c, mmc_figures, mmc_scenario
 
 HOUR = 3600.0
-N_BATCHES = 20
 K_SE = 4.0
 #: SD of one run's estimate over independent seeds (pilot study, see the module docstring).
 PILOT_SD = {
-    "c3": {"p_wait": 0.0035, "wq_h": 0.0057, "p_wait_gt_1_over_cmu_minus_lam": 0.0029},
+    "c3": PILOT_SD_C3,  # 0.0035 / 0.0057 / 0.0029, kept with the shared check (policetwin.verify.queueing)
     "c10": {"p_wait": 0.0120, "wq_h": 0.0192, "p_wait_gt_1_over_cmu_minus_lam": 0.0115},
     # the bundled scenario runs 20 000 h; its SDs are the 2 000 h pilot's scaled by 1/sqrt(10)
     "bundled": {"p_wait": 0.0063, "wq_h": 0.0070, "p_wait_gt_1_over_cmu_minus_lam": 0.0039},
 }
-
-
-def erlang_c(c: int, lam: float, mu: float) -> tuple[float, float]:
-    """(P(wait > 0), mean wait Wq) for an M/M/c queue with arrival rate lam and service rate mu."""
-    a = lam / mu
-    rho = a / c
-    assert rho < 1, "unstable queue"
-    top = a**c / math.factorial(c) / (1 - rho)
-    p_wait = top / (sum(a**k / math.factorial(k) for k in range(c)) + top)
-    return p_wait, p_wait / (c * mu - lam)
-
-
-def batch_estimate(
-    t: np.ndarray, x: np.ndarray, horizon: float, n_batches: int = N_BATCHES
-) -> tuple[float, float]:
-    """(mean of x, batch-means standard error), batching by time t over [0, horizon)."""
-    batch = np.minimum((t / horizon * n_batches).astype(int), n_batches - 1)
-    means = np.array([x[batch == b].mean() for b in range(n_batches)])
-    return float(x.mean()), float(means.std(ddof=1) / math.sqrt(n_batches))
-
-
-def mmc_scenario(*, c: int, lam_per_h: float, mean_service_h: float, hours: float, seed: int) -> Scenario:
-    """Poisson calls (flat profile), exponential on-scene time, c units, zero handling, instant travel."""
-    return Scenario.model_validate({
-        "name": f"mmc-{c}",
-        "seed": seed,
-        "duration": hours * HOUR,
-        "map": "helsinki",
-        "stations": [{"name": "Central", "lon": 24.9458, "lat": 60.1699}],
-        "units": {"count": c},
-        "demand": {
-            "rate_per_hour": lam_per_h,
-            "profile": "flat",
-            "kinds": [{"name": "call", "priority": 1, "share": 1, "units": 1, "target": 600,
-                       "on_scene": {"dist": "exponential", "mean": mean_service_h * HOUR}}],
-        },
-        "call_handling": {"takers": 50, "handling": {"dist": "fixed", "mean": "0s"}},
-        "travel": {"mode": "instant"},
-        "outputs": {"report": False},
-    })  # fmt: skip
 
 
 def check_mmc(
@@ -94,7 +54,6 @@ def check_mmc(
     inc = result.incidents
     assert len(inc) == len(result.model.calls)
     p_theory, wq_theory = erlang_c(c, lam, mu)
-    t_ready = inc["t_ready"].to_numpy()
     wait_h = (inc["t_dispatch"] - inc["t_ready"]).to_numpy() / HOUR
     assert np.all(np.isfinite(wait_h)) and np.all(wait_h >= 0)
     # instant travel, no call-taker wait, no handling: response == wait for a unit
@@ -104,14 +63,11 @@ def check_mmc(
     np.testing.assert_allclose(inc["t_arrive"] - inc["t_call"], wait_h * HOUR, rtol=0, atol=1e-6)
 
     out = {"n": len(inc)}
-    tail_t = 1.0 / (c * mu - lam)  # P(W > t) = C exp(-(c mu - lam) t): C / e at this t
-    checks = {
-        "p_wait": (wait_h > 0, p_theory),
-        "wq_h": (wait_h, wq_theory),
-        "p_wait_gt_1_over_cmu_minus_lam": (wait_h > tail_t, p_theory / math.e),
-    }
-    for name, (values, theory) in checks.items():
-        est, batch_se = batch_estimate(t_ready, np.asarray(values, dtype=float), horizon_s)
+    figures = mmc_figures(result, c=c, lam=lam, mu=mu, horizon_s=horizon_s)
+    assert figures["p_wait"][1] == p_theory and figures["wq_h"][1] == wq_theory
+    # P(W > t) = C exp(-(c mu - lam) t): C / e at t = 1 / (c mu - lam)
+    assert figures["p_wait_gt_1_over_cmu_minus_lam"][1] == pytest.approx(p_theory / math.e, rel=1e-15)
+    for name, (est, theory, batch_se) in figures.items():
         se = max(batch_se, pilot_sd[name])
         out[name] = (est, theory, batch_se, se)
         assert se < max_rel_se * theory, f"{name}: SE {se:.4g} too large for a meaningful check"

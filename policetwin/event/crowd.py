@@ -14,6 +14,9 @@ the target's next-edge table, see :mod:`.routing`), free speed ``v0_mps``. Each 
 3. gates release the people they screened; people due to depart (origins, the venue) enter their first
    edge within its supply.
 
+Gates (queues, release, gate choice) are :mod:`.crowd_gates`; routes to the venue weigh congestion and
+gate waits (:mod:`.gate_choice`), routes out are shortest by length.
+
 Nobody is ever moved without a path: with every route closed people wait where they are. Time is the
 simpy clock: :meth:`Crowd.process` advances one step per ``env.timeout(step_s)``.
 """
@@ -24,14 +27,15 @@ from collections.abc import Callable
 
 import numpy as np
 
+from policetwin.event.crowd_gates import CrowdGates
 from policetwin.event.gates import Gate
 from policetwin.event.los import CAPACITY_P_MS, MAX_DENSITY_P_M2, supply_p_ms, weidmann_speed_factor
 from policetwin.event.record import CrowdRecorder
 from policetwin.event.routing import next_edges
+from policetwin.event.states import EDGE, GONE, INSIDE, ORIGIN, QUEUE, STATE_NAMES
 from policetwin.event.walknet import WalkNetwork
 
-ORIGIN, EDGE, QUEUE, INSIDE, GONE = 0, 1, 2, 3, 4
-STATE_NAMES = ("origin", "edge", "queue", "inside", "gone")
+__all__ = ["EDGE", "GONE", "INSIDE", "ORIGIN", "QUEUE", "STATE_NAMES", "Crowd"]
 
 
 def _rank_in_groups(keys: np.ndarray, priority: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +49,7 @@ def _rank_in_groups(keys: np.ndarray, priority: np.ndarray) -> tuple[np.ndarray,
     return order, rank
 
 
-class Crowd:
+class Crowd(CrowdGates):
     """People walking a :class:`WalkNetwork` to target sets, through gates (see the module docstring)."""
 
     def __init__(
@@ -103,7 +107,7 @@ class Crowd:
         self.exit_credit = np.zeros(network.n_edges)
         self.supply_credit = np.zeros(network.n_links)
         # routing: target sets and their tables; closures per link and per mode ("in" / "out")
-        self.penalty_m = np.zeros(network.n_edges)  # extra routing length (e.g. a gate's expected wait)
+        self.in_cost_m = np.repeat(network.length_m, 2)  # routing cost on the way in (.gate_choice)
         self.closed_link = np.zeros(network.n_links, dtype=bool)
         self.closed_mode = {"in": np.zeros(network.n_edges, bool), "out": np.zeros(network.n_edges, bool)}
         self.gate_of_edge = np.full(network.n_edges, -1, dtype=np.int64)
@@ -113,7 +117,7 @@ class Crowd:
         self.next_tab = np.zeros((0, network.n_nodes), dtype=np.int32)
         self.dist_tab = np.zeros((0, network.n_nodes))
         self.is_target = np.zeros((0, network.n_nodes), dtype=bool)
-        self._dirty = True
+        self._stale = np.zeros(0, dtype=bool)  # targets whose next-edge table must be recomputed
         self.recorder = CrowdRecorder(network, bin_s=bin_s, start_s=self.now)
         self.on_step: list[Callable[[Crowd], None]] = []
 
@@ -127,20 +131,8 @@ class Crowd:
         mask[np.asarray(nodes, dtype=np.int64)] = True
         self.targets.append({"name": name, "mode": mode, "arrive": arrive, "nodes": np.flatnonzero(mask)})
         self.is_target = np.vstack([self.is_target, mask])
-        self._dirty = True
+        self._stale = np.append(self._stale, True)
         return len(self.targets) - 1
-
-    def add_gate(self, gate: Gate, *, edge: int) -> int:
-        """A gate screening everyone who enters directed ``edge`` on an ``in`` route; its reverse is the
-        way out (open on ``out`` routes only)."""
-        g = len(self.gates)
-        self.gates.append(gate)
-        self.gate_edge.append(int(edge))
-        self.gate_of_edge[edge] = g
-        self.closed_mode["out"][edge] = True
-        self.closed_mode["in"][edge ^ 1] = True
-        self._dirty = True
-        return g
 
     def set_capacity(self, links: np.ndarray, capacity_p_ms: np.ndarray | float) -> None:
         """Set the specific capacity (p/(m s)) of links: doors, gates and barriers let through less."""
@@ -150,39 +142,30 @@ class Crowd:
     def close_links(self, links: np.ndarray, *, closed: bool = True) -> None:
         """Close (or open) walk links in both directions; people reroute at their next node."""
         self.closed_link[np.asarray(links, dtype=np.int64)] = closed
-        self._dirty = True
+        self._stale[:] = True
 
     def close_edges(self, edges: np.ndarray, *, mode: str, closed: bool = True) -> None:
         """Close (or open) directed edges for routes of one mode (ring barriers, one-way flow)."""
         self.closed_mode[mode][np.asarray(edges, dtype=np.int64)] = closed
-        self._dirty = True
-
-    def balance_gates(self, *, walk_speed_mps: float = 1.34) -> None:
-        """Route by walking length plus each gate's expected wait now (people queued x mean screening
-        time / lanes open, as metres at ``walk_speed_mps``): arriving people spread over gates as a
-        crowd steward or a visible queue would make them. Called every few tens of seconds."""
-        for g, gate in enumerate(self.gates):
-            lanes = max(gate.schedule.open_at(self.now), 0)
-            wait_s = len(gate) * gate.screening.mean / lanes if lanes else 3600.0
-            self.penalty_m[self.gate_edge[g]] = wait_s * walk_speed_mps
-        self._dirty = True
+        self._stale[:] = True
 
     def reroute(self) -> None:
-        """Recompute every target's next-edge table (after closures or new targets)."""
-        tabs, dists = [], []
+        """Recompute the next-edge tables of targets whose routes may have changed (all of them after a
+        closure, those of mode ``in`` after a gate-choice revision, new ones)."""
+        n, k = self.net.n_nodes, len(self.targets)
+        if self.next_tab.shape[0] < k:
+            grow = k - self.next_tab.shape[0]
+            self.next_tab = np.vstack([self.next_tab, np.full((grow, n), -1, dtype=np.int32)])
+            self.dist_tab = np.vstack([self.dist_tab, np.full((grow, n), np.inf)])
         open_link = np.repeat(~self.closed_link, 2)
-        for tgt in self.targets:
-            nxt, dist = next_edges(
-                n_nodes=self.net.n_nodes, edge_u=self.edge_u, edge_v=self.edge_v,
-                length_m=self.edge_len + self.penalty_m,
+        for t in np.flatnonzero(self._stale).tolist():
+            tgt = self.targets[t]
+            self.next_tab[t], self.dist_tab[t] = next_edges(
+                n_nodes=n, edge_u=self.edge_u, edge_v=self.edge_v,
+                length_m=self.in_cost_m if tgt["mode"] == "in" else self.edge_len,
                 open_edges=open_link & ~self.closed_mode[tgt["mode"]], targets=tgt["nodes"],
             )  # fmt: skip
-            tabs.append(nxt)
-            dists.append(dist)
-        n = self.net.n_nodes
-        self.next_tab = np.vstack(tabs) if tabs else np.zeros((0, n), np.int32)
-        self.dist_tab = np.vstack(dists) if dists else np.zeros((0, n))
-        self._dirty = False
+        self._stale[:] = False
 
     def depart(
         self, pids: np.ndarray, *, node: np.ndarray, at_s: np.ndarray, target: np.ndarray | int
@@ -208,25 +191,6 @@ class Crowd:
         self.ready = self.ready[ready_keep]
         return dropped
 
-    def withdraw_gate(self, g: int) -> np.ndarray:
-        """Close gate ``g`` now: its waiting people stand again at the end of their edge (returned)."""
-        pids = self.gates[g].withdraw(self.now)
-        self._unqueue(pids)
-        self._set_state(pids, EDGE)
-        on_edge = pids[self.edge[pids] >= 0]
-        self.pos_m[on_edge] = self.edge_len[self.edge[on_edge]]
-        self.t_reach[pids] = self.now
-        self.active = np.concatenate([self.active, on_edge])
-        off = pids[self.edge[pids] < 0]  # joined straight from their origin: back there, due now
-        self._set_state(off, ORIGIN)
-        self.ready = np.concatenate([self.ready, off])
-        return pids
-
-    def _unqueue(self, pids: np.ndarray) -> None:
-        e = self.edge[pids]
-        np.subtract.at(self.queued_link, e[e >= 0] >> 1, 1)
-        self.gate_at[pids] = -1
-
     # -- stepping -------------------------------------------------------------------------------
     def census(self) -> np.ndarray:
         """People per state (origin, edge, queue, inside, gone): always sums to the population."""
@@ -247,7 +211,7 @@ class Crowd:
 
     def step(self) -> None:
         """Advance the crowd by one step (see the module docstring)."""
-        if self._dirty:
+        if self._stale.any():
             self.reroute()
         dt, t0 = self.step_s, self.now
         t1 = t0 + dt
@@ -259,7 +223,7 @@ class Crowd:
         recv = supply_p_ms(rho, capacity_p_ms=self.capacity_p_ms, max_density_p_m2=self.max_density_p_m2,
                            speed_factor=factor) * self.width_m * dt  # fmt: skip
         self.supply_credit = np.minimum(self.supply_credit + recv, recv + 1.0)
-        self._release_gates(t0, t1, factor)
+        self._release_gates(t0, t1, factor, n_link)
         self._departures(n_link, t0, t1, factor)
         a = self.active
         if a.size:
@@ -359,34 +323,6 @@ class Crowd:
         inside = arrive_state == INSIDE
         self.t_inside[pids[inside]] = when[inside]
         self.t_gone[pids[~inside]] = when[~inside]
-
-    def _join_gates(self, pids: np.ndarray, gates: np.ndarray) -> None:
-        when = np.where(np.isfinite(self.t_reach[pids]), self.t_reach[pids], self.now)
-        for g in np.unique(gates).tolist():
-            mine = gates == g
-            self.gates[g].join(pids[mine], when[mine])
-        self._set_state(pids, QUEUE)
-        self.gate_at[pids] = gates
-        on_edge = pids[self.edge[pids] >= 0]
-        self.pos_m[on_edge] = self.edge_len[self.edge[on_edge]]
-        np.add.at(self.queued_link, self.edge[on_edge] >> 1, 1)
-
-    def _release_gates(self, t0: float, t1: float, factor: np.ndarray) -> None:
-        """Screened people step onto the gate's inside edge; a negative position makes this step's move
-        start at their finish time."""
-        for g, gate in enumerate(self.gates):
-            if not len(gate):
-                continue
-            pids, t_done = gate.release(t1)
-            if pids.size == 0:
-                continue
-            self._unqueue(pids)
-            e = self.gate_edge[g]
-            self._set_state(pids, EDGE)
-            self.edge[pids] = e
-            self.pos_m[pids] = -self.v0_mps[pids] * factor[e >> 1] * np.maximum(t_done - t0, 0.0)
-            self.t_reach[pids] = np.inf
-            self.active = np.concatenate([self.active, pids])
 
     def _departures(self, n_link: np.ndarray, t0: float, t1: float, factor: np.ndarray) -> None:
         """People due by the step's end enter their first edge, within its supply (first due, first on);

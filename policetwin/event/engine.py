@@ -25,7 +25,8 @@ from policetwin.scenarios.event import Event, event_time_s
 #: Default arrival weights per 15 min from 3 h before the start to 15 min after (65% in the last 45 min).
 DEFAULT_PROFILE_15MIN = (1.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 9.0, 15.0, 22.0, 28.0, 5.0)
 _DEFAULT_FROM_S = -3 * 3600.0
-#: Gate choice is revised this often (s): routes weigh each gate's expected wait (see ``balance_gates``).
+#: Gate choice is revised this often (s) until the end: routes in weigh gate waits and jammed approaches
+#: (:mod:`.gate_choice`).
 BALANCE_EVERY_S = 30.0
 
 
@@ -118,7 +119,8 @@ class EventCrowd:
         )
 
     def _on_step(self, crowd: Crowd) -> None:
-        if crowd.gates and crowd.now % BALANCE_EVERY_S < crowd.step_s - 1e-9:
+        arriving = crowd.now < self.end_s and self.evacuation is None  # gate choice matters only then
+        if arriving and crowd.gates and crowd.now % BALANCE_EVERY_S < crowd.step_s - 1e-9:
             crowd.balance_gates()
         while self.timeline and self.timeline[0][0] <= crowd.now:
             _, _, action, index = self.timeline.pop(0)

@@ -8,7 +8,8 @@ their exact arrival time (interpolated within the step) and are served first com
   their arrival, ties to the lowest lane, and stays in it (no jockeying).
 The schedule opens the lowest-numbered lanes: ``open(t)`` lanes at time t. A closing lane finishes
 the person it is screening (``shared``) or the line already in it (``per_lane``: closing = no new
-joins). Screened people are released to the walk network at their finish time. The waiting people
+joins). Screened people are released to the walk network at their finish time, or later when the walk
+way behind the gate has no room (they wait at its exit, still counted as queued; screening goes on). The waiting people
 occupy the walk edge they arrived on (the crowd counts them there), so queues raise density upstream.
 """
 
@@ -137,10 +138,11 @@ class Gate:
             start = self.schedule.next_open(best, start)
         return best, start
 
-    def release(self, until_s: float) -> tuple[np.ndarray, np.ndarray]:
-        """(pids, finish times) of people screened by ``until_s``, in finish order."""
+    def release(self, until_s: float, *, max_people: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(pids, finish times) of people screened by ``until_s``, in finish order; at most
+        ``max_people`` (the room behind the gate): the others wait screened at its exit."""
         pids, times = [], []
-        while self._done and self._done[0][0] <= until_s:
+        while self._done and self._done[0][0] <= until_s and (max_people is None or len(pids) < max_people):
             t, _, pid = heapq.heappop(self._done)
             pids.append(pid)
             times.append(t)

@@ -2,6 +2,9 @@
 (stations far from any road, speed overrides for road classes the map does not have, stages offered
 more work than they can do: :mod:`policetwin.sim.load`).
 
+With an ``event:`` block also the event's map problems (:func:`check_event_on_map`: venue off the map, no
+walk way crossing a ring near a gate, a place far from any walk way), so that ``validate`` finds them too.
+
 Problems are ``file:0: field.path: message`` lines, warnings ``file:0: field.path: warning: message``; the CLI gives them their YAML line
 (:func:`policetwin.scenarios.locate_problems`).
 """
@@ -46,6 +49,7 @@ TRIPS_WARN_CALLS = 200_000
 def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str) -> MapCheck:
     """All problems and warnings that need the map to be seen, at once."""
     stations = scenario.stations
+    event_problems = check_event_on_map(scenario, snapper, filename=filename)
     nodes, dist = snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
     check = MapCheck(station_nodes=nodes)
     for i, (s, d) in enumerate(zip(stations, dist, strict=True)):
@@ -90,6 +94,7 @@ def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, 
             for i, (p, d) in enumerate(zip(sensors, dist, strict=True))
             if d > p.radius_m
         ]
+    check.problems += event_problems
     try:
         check.weights = node_weights(scenario.demand, snapper, filename=filename)
     except ScenarioError as exc:
@@ -106,6 +111,42 @@ def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, 
             "unless you will replay this run"
         )
     return check
+
+
+def venue_off_map(scenario: Scenario, snapper: Snapper, *, filename: str) -> list[str]:
+    """The problem of an event venue farther than :data:`MAX_SNAP_M` from the road map (else none)."""
+    from policetwin.event.geometry import venue_centre
+
+    lon, lat = venue_centre(scenario.event.venue)
+    _, dist = snapper.nearest([lon], [lat])
+    if float(dist[0]) <= MAX_SNAP_M:
+        return []
+    return [f"{filename}:0: event.venue: the venue is {float(dist[0]) / 1000:.1f} km from the nearest road of "
+            "the map: outside the map"]  # fmt: skip
+
+
+def check_event_on_map(scenario: Scenario, snapper: Snapper, *, filename: str) -> list[str]:
+    """Problems placing ``scenario.event`` on its map, as the run would find them (``file:0: event...``):
+    the venue off the road map, else the layout on the walk network (gates with no ring-crossing walk way
+    near them, places far from walk ways). Empty without an event. The walk network's map spec is
+    resolved next to ``filename`` (as the CLI loads the road map); it is cached, the layout takes ~20 ms."""
+    event = scenario.event
+    if event is None:
+        return []
+    from policetwin.errors import MapError
+    from policetwin.event.layout import build_layout
+    from policetwin.event.walknet import load_walk_network
+
+    off_map = venue_off_map(scenario, snapper, filename=filename)
+    if off_map:
+        return off_map
+    base_dir = Path(filename).parent if Path(filename).is_file() else None
+    try:
+        walk = load_walk_network(scenario.map, base_dir=base_dir)
+    except MapError as exc:
+        return [f"{filename}:0: map: {exc}"]
+    problems = build_layout(event, walk).problems
+    return [f"{filename}:0: event.{'.'.join(map(str, path))}: {message}" for path, message in problems]
 
 
 def check_dispatch(scenario: Scenario, network: RoadNetwork, check: MapCheck, *, filename: str) -> None:

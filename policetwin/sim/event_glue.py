@@ -74,15 +74,13 @@ def closed_road_times(scenario: Scenario, network: RoadNetwork, times_s: np.ndar
     return times
 
 
-def check_venue_on_map(scenario: Scenario, snapper, *, filename: str, max_m: float = 2000.0) -> None:
+def check_venue_on_map(scenario: Scenario, snapper, *, filename: str) -> None:
     """ScenarioError when the venue is off the road map (before its police posts would be reported)."""
-    from policetwin.event.geometry import venue_centre
+    from policetwin.sim.checks import venue_off_map
 
-    lon, lat = venue_centre(scenario.event.venue)
-    _, dist = snapper.nearest([lon], [lat])
-    if float(dist[0]) > max_m:
-        raise ScenarioError([f"{filename}:0: event.venue: the venue is {float(dist[0]) / 1000:.1f} km from the "
-                             f"nearest road of the map: outside the map"])  # fmt: skip
+    problems = venue_off_map(scenario, snapper, filename=filename)
+    if problems:
+        raise ScenarioError(problems)
 
 
 def crowd_kinds(scenario: Scenario) -> list[IncidentKind]:
@@ -229,7 +227,28 @@ class EventGlue:
                                 else 0, "whole_run": True}  # fmt: skip
         out["ran_until_s"] = float(self.crowd.crowd.now)
         out["duration_s"] = float(scenario.duration)
+        out["geometry"] = self.geometry()
         return out
+
+    def geometry(self) -> dict:
+        """Venue and ring outlines (lon/lat, 6 decimals) and gates (where they sit on the walk network) for
+        the dashboard's map: ``{"venue": [[lon, lat], ...], "rings": [{"name", "outline"}], "gates": [...]}``."""
+        lay = self.crowd.layout
+        net = lay.network
+
+        def outline(shape: shapely.Geometry) -> list[list[float]]:
+            xy = shapely.get_coordinates(shape.exterior if hasattr(shape, "exterior") else shape.boundary)
+            lon, lat = net.to_lonlat(xy[:, 0], xy[:, 1])
+            return np.round(np.column_stack([lon, lat]), 6).tolist()
+
+        snapped = lay.gate_nodes.size == len(self.event.gates)
+        gates = [{"name": g.name, "ring": g.ring, "lanes": g.lanes,
+                  "lon": round(float(net.lon[lay.gate_nodes[i]]) if snapped else g.lon, 6),
+                  "lat": round(float(net.lat[lay.gate_nodes[i]]) if snapped else g.lat, 6)}
+                 for i, g in enumerate(self.event.gates)]  # fmt: skip
+        pairs = zip(self.event.rings, lay.rings, strict=True)
+        rings = [{"name": r.name, "outline": outline(shape)} for r, shape in pairs]
+        return {"venue": outline(lay.venue), "rings": rings, "gates": gates}
 
     def report_data(self) -> dict:
         """What the report's event sections draw (in memory; tables as written to the run directory)."""
