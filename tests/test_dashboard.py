@@ -189,7 +189,7 @@ def test_every_page_layout_in_chinese_has_no_english_text(app_with_runs):
 
     pats = _english_patterns()
     specs = pages()
-    assert [p.key for p in specs] == ["run", "replay", "kpis", "compare"]
+    assert [p.key for p in specs] == ["run", "replay", "kpis", "compare", "sweep", "demand"]
     for spec in specs:
         for lang in ("en", "zh"):
             strings = _strings(spec.layout(lang=lang))

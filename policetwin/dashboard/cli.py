@@ -44,7 +44,9 @@ def dashboard(
     run_dirs: Annotated[
         list[Path] | None,
         typer.Argument(
-            metavar="[DIR]...", help="Run directories, or directories holding runs (default: --runs-dir)."
+            metavar="[DIR]...",
+            help="Run directories, directories holding runs, sweep directories (policetwin sweep) and demand "
+            "folders or files (demand fit / predict / score) (default: --runs-dir).",
         ),
     ] = None,
     host: Annotated[

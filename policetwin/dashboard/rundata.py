@@ -28,6 +28,10 @@ REQUIRED_COLUMNS = {
     "nodes.parquet": ("node", "lon", "lat"),
     "roads.parquet": ("u", "v"),
     "trips.parquet": ("unit_id", "t_start", "t_end", "route", "route_t"),
+    # large events (issue 10)
+    "crowd.parquet": ("t_start_s", "t_end_s", "edge", "people", "density_p_m2", "los"),
+    "gates.parquet": ("gate", "t_start_s", "t_end_s", "queue", "wait_p95_s", "throughput", "lanes_open"),
+    "walk_links.parquet": ("edge", "lon_u", "lat_u", "lon_v", "lat_v"),
 }
 
 
@@ -101,7 +105,12 @@ def read_summary(path: Path) -> dict:
 
 def discover(paths: list[Path]) -> Discovery:
     """Run directories in ``paths``: each path is a run directory, or a directory whose sub-directories
-    (one level) are run directories — a set of replications named after the directory."""
+    (one level) are run directories — a set of replications named after the directory. A sweep directory
+    (or a folder of sweeps) gives its kept runs (``runs/RUN_ID``; a set per arm); demand fit/forecast
+    files and folders are left to the Demand page (not problems)."""
+    from policetwin.dashboard.demanddata import is_demand_path
+    from policetwin.dashboard.sweepdata import kept_run_dirs, sweep_dirs
+
     runs: list[RunRef] = []
     sets: dict[str, list[RunRef]] = {}
     problems: list[RunDirError] = []
@@ -128,17 +137,27 @@ def discover(paths: list[Path]) -> Discovery:
                 problems.append(RunDirError("err.missing", path=str(path)))
                 continue
             if not path.is_dir():
-                problems.append(RunDirError("err.not_dir", path=str(path)))
+                if not is_demand_path(path):  # a demand fit or forecast file is for the Demand page
+                    problems.append(RunDirError("err.not_dir", path=str(path)))
                 continue
             if is_run_dir(path):
                 add(path, "")
+                continue
+            if sweeps := sweep_dirs(path):  # a sweep (or a folder of sweeps): its kept runs, sets per arm
+                for sweep in sweeps:
+                    kept = [ref for d in kept_run_dirs(sweep) if (ref := add(d, sweep.name)) is not None]
+                    for arm in sorted({r.label.split("-")[0] for r in kept}):
+                        members = [r for r in kept if r.label.split("-")[0] == arm]
+                        if len(members) >= 2:
+                            sets[f"{sweep.name}/{arm}"] = members
                 continue
             children = sorted(p for p in path.iterdir() if not p.name.startswith(".") and is_run_dir(p))
         except OSError as exc:
             problems.append(RunDirError("err.bad_summary", path=str(path), detail=_short(exc)))
             continue
         if not children:
-            problems.append(RunDirError("err.not_run_dir", path=str(path)))
+            if not is_demand_path(path):
+                problems.append(RunDirError("err.not_run_dir", path=str(path)))
             continue
         members = [ref for child in children if (ref := add(child, path.name)) is not None]
         if len(members) >= 2:

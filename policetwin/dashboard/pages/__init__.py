@@ -30,7 +30,7 @@ class PageSpec:
 
 
 _PAGES: dict[str, PageSpec] = {}
-BUILTIN = ("run", "replay", "kpis", "compare")
+BUILTIN = ("run", "replay", "kpis", "compare", "sweep", "demand")
 
 
 def register_page_spec(spec: PageSpec) -> None:
