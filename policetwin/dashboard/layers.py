@@ -141,3 +141,8 @@ def build_map(
             map_layers.append((layer.key, {**item, "visible": layer.default_on}))
     fig = figures.map_figure(replay.bbox(ctx.run), traces, map_layers, meta=meta or {}, height=height)
     return fig, present
+
+
+# the large-event layers (venue, rings, walk links by level of service, gates, crowd incidents) register
+# themselves; imported last, as they use this module's registry
+from policetwin.dashboard import event_replay  # noqa: E402, F401

@@ -228,6 +228,7 @@
         ctx.stroke();
       }
     }
+    if (PT.paintEvent) PT.paintEvent(ctx, v, st, l, project, visible);  // assets/replay_event.js
     if (visible(st.g.id, "incidents")) dots(l.incLon, l.incLat, l.incCol, 6, "#ffffff");
     if (visible(st.g.id, "units")) dots(l.lon, l.lat, l.col, 5, "#1f2933");
   }
@@ -256,6 +257,7 @@
     if (unitsToo && visible(gid, "units")) {  // hovering: the nearest of both; clicking: incidents only
       scan(l.lon, l.lat, function (k) { return { txt: l.txt[k] }; });
     }
+    if (PT.scanEvent) PT.scanEvent(st, l, scan, unitsToo, visible);  // gates, crowd incidents
     return best;
   }
 
@@ -338,6 +340,7 @@
     var inc = incidentsAt(c, t, cfg), units = unitsAt(c, t, cfg);
     PT.last[g.id] = { t: t, lon: units.lon, lat: units.lat, col: units.col, txt: units.txt, ids: units.ids,
                       incidents: inc.ids, incLon: inc.lon, incLat: inc.lat, incCol: inc.col, incTxt: inc.txt };
+    if (g.event && PT.eventAt) PT.last[g.id].event = PT.eventAt(g, t, cfg);
     paint(st);
     st.box.setAttribute("data-pt-t", String(t));
     st.box.setAttribute("data-pt-units", String(units.lon.length));
@@ -390,7 +393,9 @@
         var on = {};
         (values || []).forEach(function (v) { on[v] = true; });
         cfg.graphs.forEach(function (g) {
-          PT.visible[g.id] = { roads: !!on.roads, units: !!on.units, incidents: !!on.incidents };
+          var vis = {};
+          (cfg.dynamic || ["roads", "units", "incidents"]).forEach(function (k) { vis[k] = !!on[k]; });
+          PT.visible[g.id] = vis;
           var st = boxState(g);
           if (st) paint(st);
           var gd = graphDiv(g.id);

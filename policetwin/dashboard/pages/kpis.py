@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from policetwin.dashboard import figures, kpis
+from policetwin.dashboard import event_kpis, figures, kpis
 from policetwin.dashboard.app import current
 from policetwin.dashboard.i18n import fmt_count, fmt_duration, fmt_share, start_offset_s, t
 from policetwin.dashboard.pages import (
@@ -150,6 +150,7 @@ def content(run: RunData, lang: str) -> list:
         shift_block,
         html.H4(t("kpi.watch", lang)),
         _table(watch_head, watch_rows, "kpi-watch-table"),
+        *event_kpis.section(run, lang),  # a run with a large event (crowd.parquet, gates.parquet)
     ]
 
 

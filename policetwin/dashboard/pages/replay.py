@@ -9,8 +9,8 @@ import dash
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
+from policetwin.dashboard import event_replay, replay
 from policetwin.dashboard import layers as layer_registry
-from policetwin.dashboard import replay
 from policetwin.dashboard.app import URL_PREFIX, current
 from policetwin.dashboard.i18n import clock_label, fmt_duration, normalise_lang, start_offset_s, t
 from policetwin.dashboard.pages import (
@@ -54,6 +54,7 @@ def replay_panel(
             "roads": replay.road_lines(run) if "roads" in keys_present else None,
             "first": {"i": first, "data": replay.chunk(run, first)},
             "view": [view.center.lon, view.center.lat, view.zoom],
+            "event": event_replay.layer_context_payload(ctx),
         })  # fmt: skip
         graph = dcc.Graph(
             id=gid, figure=fig, config={"scrollZoom": True, "displaylogo": False}, className="pt-map"
@@ -82,6 +83,8 @@ def replay_panel(
         "pause": t("replay.pause", lang),
         "unit": t("replay.unit", lang),
         "incident": t("replay.incident", lang),
+        "dynamic": [layer.key for layer in layer_registry.layers() if layer.dynamic and layer.key in present],
+        "event_labels": event_replay.labels(lang),
     }
     options = [
         {"label": t(layer.label_key, lang), "value": layer.key}
@@ -125,6 +128,7 @@ def replay_panel(
             layers_box,
             html.Div(maps, className=f"pt-maps pt-maps-{len(maps)}"),
             legend(lang),
+            *([event_replay.legend(lang)] if "event_gates" in present or "event_links" in present else []),
         ],
         className="pt-replay",
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import dash
 from dash import Input, Output, State, dcc, html
 
-from policetwin.dashboard import jobs
+from policetwin.dashboard import event_run, jobs
 from policetwin.dashboard.app import current
 from policetwin.dashboard.i18n import clock_label, fmt_count, fmt_duration, fmt_share, normalise_lang, t
 from policetwin.dashboard.pages import PageSpec, dropdown_labels, error_box, frame, href, register_page_spec
@@ -149,6 +149,9 @@ def layout(lang: str | None = None, **_query: object) -> html.Div:
         ),
         html.H4(t("run.params", lang)),
         params,
+        event_run.params_box(
+            event_run.event_facts(resolve_choice(DEFAULT_SCENARIO, None)), lang, dropdown_labels(lang)
+        ),
         html.Div(
             [
                 html.Button(
@@ -236,12 +239,24 @@ def resolve_choice(value: str | None, upload: dict | None) -> str | Path | None:
     return None
 
 
-def _run(set_progress, n_clicks, choice, upload, units, rate, policy, idle, duration, seed, lang):
+def _event_choices(choice: str | None, upload: dict | None, lang: str) -> tuple[dict, list[dict], None, str]:
+    """The event fields for the chosen scenario: shown only when it has an ``event:`` block."""
+    lang = normalise_lang(lang)
+    facts = event_run.event_facts(resolve_choice(choice, upload))
+    style = {} if facts else {"display": "none"}
+    return style, event_run.gate_options(facts, lang), None, event_run.hint(facts, lang)
+
+
+def _run(set_progress, n_clicks, choice, upload, units, rate, policy, idle, duration, seed, ev_attendees, ev_gate,
+         ev_lanes, ev_evacuate, lang):  # fmt: skip
     lang = normalise_lang(lang)
     scenario = resolve_choice(choice, upload)
     if scenario is None:
         return error_box(t("run.no_scenario", lang), id="run-error"), dash.no_update
     problems = jobs.check_params(units, rate, duration)
+    ev_facts = event_run.event_facts(scenario)
+    if ev_facts:
+        problems += event_run.check(ev_attendees, ev_gate, ev_lanes, ev_evacuate, ev_facts)
     if problems:
         lines = [t("run.bad_param", lang, field=t(f, lang), detail=t(p, lang)) for f, p in problems]
         return html.Div(
@@ -262,6 +277,8 @@ def _run(set_progress, n_clicks, choice, upload, units, rate, policy, idle, dura
         sets = jobs.overrides(params, facts)
     except ValueError:  # post in a scenario without posts (not offered, but the request can say it)
         return error_box(t("run.idle_no_posts", lang), id="run-error"), dash.no_update
+    if ev_facts:
+        sets += event_run.overrides(ev_attendees, ev_gate, ev_lanes, ev_evacuate, ev_facts)
     horizon = facts["duration_s"]
     if params.duration:
         from policetwin.durations import parse_duration
@@ -344,6 +361,16 @@ def register_callbacks() -> None:
         prevent_initial_call=True,
     )(_idle_choices)
     dash.callback(
+        Output("run-event", "style"),
+        Output("run-ev-gate", "options"),
+        Output("run-ev-gate", "value"),
+        Output("run-ev-hint", "children"),
+        Input("run-scenario", "value"),
+        State("run-upload", "data"),
+        State("pt-lang", "data"),
+        prevent_initial_call=True,
+    )(_event_choices)
+    dash.callback(
         Output("run-result", "children"),
         Output("run-list", "children"),
         Input("run-start", "n_clicks"),
@@ -355,6 +382,10 @@ def register_callbacks() -> None:
         State("run-idle", "value"),
         State("run-duration", "value"),
         State("run-seed", "value"),
+        State("run-ev-attendees", "value"),
+        State("run-ev-gate", "value"),
+        State("run-ev-lanes", "value"),
+        State("run-ev-evacuate", "value"),
         State("pt-lang", "data"),
         background=True,
         progress=[Output("run-progress", "value"), Output("run-status", "children")],
