@@ -221,6 +221,14 @@ class Demand(Strict):
         return self
 
 
+def _congestion(value: object) -> object:
+    """``travel.congestion`` checked by :func:`policetwin.sim.congestion.check_factors` (imported here:
+    ``policetwin.sim`` imports this module)."""
+    from policetwin.sim.congestion import check_factors
+
+    return None if value is None else check_factors(value)
+
+
 class Travel(Strict):
     """Travel on the road network (``network``) or in zero time (``instant``, for queueing checks)."""
 
@@ -232,6 +240,8 @@ class Travel(Strict):
     priority_speed_factor: dict[
         Annotated[int, Field(strict=False, ge=1, le=9)], Annotated[float, Field(gt=0, le=3)]
     ] = Field(default_factory=dict)
+    #: Time of day: travel-time multipliers by clock hour (24 or 168) or a named profile; None = off.
+    congestion: Annotated[str | list[float] | None, BeforeValidator(_congestion)] = None
 
 
 class Outputs(Strict):

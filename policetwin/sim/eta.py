@@ -121,6 +121,7 @@ class Etas:
         self.router = model.router
         self.pruned_searches = 0  # reverse searches skipped because bounds showed no moving unit wins
         self.max_edge_s = 0.0
+        self.congestion = model.congestion  # time-of-day factors (None: off)
         if self.router is None:
             return
         network = model.network
@@ -160,7 +161,41 @@ class Etas:
         """Seconds from every node to ``node`` (zeros with instant travel)."""
         if self.router is None:
             return np.zeros(self.model.network.n_nodes)
+        if self.congestion is not None:
+            return self._scaled(self.router.times_to(node), self.congestion.factor_at(self.model.env.now))
         return self.router.times_to(node)
+
+    @staticmethod
+    def _scaled(row: np.ndarray, factor: float) -> np.ndarray:
+        """``row`` times a congestion factor (the same array at factor 1: identical arithmetic)."""
+        return row if factor == 1.0 else row * np.float32(factor)
+
+    def _congested(self, node: int, candidates: np.ndarray) -> np.ndarray:
+        """ETAs with time-of-day congestion: all exact, with the factor of the hour now (trips depart now).
+
+        One factor scales every road, so the exact row of ``node`` times the factor is the congested row;
+        a moving unit still drives to its next node at its own trip's pace (``position``), then at now's.
+        No lower-bound pruning: the bounds assume one pace per trip and row (kept simple and exact).
+        """
+        model = self.model
+        now = model.env.now
+        factor = self.congestion.factor_at(now)
+        eta = self.home_rows[:, node][self.unit_home[candidates]] * factor
+        moving_idx = model.unit_returning[candidates].nonzero()[0]
+        if not moving_idx.size:
+            return eta
+        row = self._scaled(self.router.times_to(node), factor)
+        checkpoints = model.checkpoints
+        if checkpoints is not None:  # patrolling units: exact from their tours (times at the tour's factor)
+            on_tour = checkpoints.exact[candidates[moving_idx]]
+            if on_tour.any():
+                eta[moving_idx[on_tour]] = checkpoints.etas(row, candidates[moving_idx[on_tour]], now)
+            moving_idx = moving_idx[~on_tour]
+        units = model.units
+        for j in moving_idx.tolist():
+            nxt, offset = units[candidates[j]].position(now)
+            eta[j] = row[nxt] + offset
+        return eta
 
     def travel_s(self, from_node: int, to_node: int) -> float:
         """Fastest travel time between two nodes (0 with instant travel)."""
@@ -179,6 +214,8 @@ class Etas:
         """
         if self.router is None:
             return np.zeros(candidates.size)
+        if self.congestion is not None:
+            return self._congested(node, candidates)
         model = self.model
         eta = self.home_rows[:, node][self.unit_home[candidates]]
         moving_idx = model.unit_returning[candidates].nonzero()[0]

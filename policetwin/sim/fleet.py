@@ -112,6 +112,7 @@ class Fleet:
         self._speed = [1.0 / factors.get(p, 1.0) for p in range(10)]  # travel-time multiplier by priority
         self._rate = [factors.get(p, 1.0) for p in range(10)]  # and its inverse, the speed relative to normal
         self._times = self.recorder.times
+        self._congestion = model.congestion  # time-of-day factors (None: off), at each trip's departure
         self._unit_district: list[int] = model.unit_district.tolist()  # lists: fast scalar lookups
         self._node_district: list[int] = model.node_district.tolist()
 
@@ -142,9 +143,10 @@ class Fleet:
             unit.trip_row = -1
         unit.set_state(UnitState.enroute, now, row)
         multiplier = self._speed[incident.priority]
-        unit.start_trip(
-            origin, now, dest=incident.node, depart=rolling + offset, rate=self._rate[incident.priority]
-        )
+        rate = self._rate[incident.priority]  # speed relative to the road's (eta_s holds the congestion)
+        if self._congestion is not None:
+            rate /= self._congestion.factor_at(now)
+        unit.start_trip(origin, now, dest=incident.node, depart=rolling + offset, rate=rate)
         if rec.log_trips:
             unit.trip_row = rec.new_trip(index, _TO_CALL, row, origin, incident.node, now + offset, rolling + offset,
                                          now + turnout + eta_s * multiplier)  # fmt: skip
@@ -215,7 +217,10 @@ class Fleet:
         has ended (overtime logged), else a meal break it owes, else its next call or home."""
         now = self.env.now
         unit.set_state(UnitState.returning, now)
-        unit.start_trip(node, now)
+        if self._congestion is None:
+            unit.start_trip(node, now)
+        else:  # the drive home (if any) departs now: at this hour's pace
+            unit.start_trip(node, now, rate=1.0 / self._congestion.factor_at(now))
         if unit.off_due is not None:
             self.go_off(unit)
             return
@@ -256,6 +261,8 @@ class Fleet:
             return
         token = unit.trip_token
         travel_s = self.travel_s(unit.node, unit.home_node)
+        if self._congestion is not None:  # freed just now (free), so the trip's pace is this hour's
+            travel_s /= unit.trip_rate
         if self.recorder.log_trips and unit.node != unit.home_node:
             now = self.env.now
             unit.trip_row = self.recorder.new_trip(unit.index, _RETURN, -1, unit.node, unit.home_node, now, now,

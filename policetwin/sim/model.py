@@ -22,6 +22,7 @@ from policetwin.sim.breaks import Unavailability
 from policetwin.sim.callers import callers
 from policetwin.sim.calls import CallCentre
 from policetwin.sim.checks import MapCheck, check_on_map
+from policetwin.sim.congestion import Congestion
 from policetwin.sim.demand import CallBatch, make_demand
 from policetwin.sim.deterrence import Deterrence
 from policetwin.sim.dispatch import Dispatcher
@@ -136,6 +137,7 @@ class PoliceModel(mesa.Model):
         self.open_calls = 0  # calls submitted and not yet cleared (or resolved, or abandoned)
         self.recorder = Recorder(capacity=len(self.calls) + 16, log_units=scenario.outputs.units_log,
                                  log_trips=scenario.outputs.trips)  # fmt: skip
+        self.congestion = Congestion.of(scenario.travel, start=scenario.start)  # time of day (None: off)
         self.etas = Etas(self)
         self.unit_district = self.unit_station  # a unit's district is its station's
         self.node_district = self._districts(filename)

@@ -55,6 +55,7 @@ class Tour:
         "nodes",
         "on",
         "origin",
+        "rate",
         "resume",
         "slot",
         "t0",
@@ -65,6 +66,7 @@ class Tour:
         self.origin, self.dest, self.depart, self.arrive = origin, dest, depart, arrive
         self.slot, self.nodes, self.times = slot, nodes, times
         self.t0 = 0.0
+        self.rate = 1.0  # speed relative to the road's: the group's, over the congestion factor
         self.resume = self.joined = self.logged = 0
         self.on = False
 
@@ -185,7 +187,7 @@ class Patrol:
         pairs, length, dests = pairs[:n], length[:n], dests[:n]
         slot = ends[:n] - length
         take = np.arange(int(ends[n - 1])) + np.repeat(routes.offset[pairs] - slot, length)
-        rate = self.rate[g]
+        rate = self._rate(g)  # the whole tour at the factor of the hour it is drawn in
         steps = np.zeros(2 * n)  # 0, then drive, dwell, drive, ...: summed in turn
         steps[1::2] = routes.road_s[pairs] / rate
         if g in self.dwell:
@@ -196,7 +198,16 @@ class Patrol:
         times = np.repeat(depart, length) + routes.reached[take] / rate
         dest_nodes = routes.waypoints[dests]
         origin_nodes = np.concatenate((routes.waypoints[first : first + 1], dest_nodes[:-1]))
-        return Tour(origin_nodes, dest_nodes, depart, clock[1::2], slot, routes.nodes[take], times)
+        tour = Tour(origin_nodes, dest_nodes, depart, clock[1::2], slot, routes.nodes[take], times)
+        tour.rate = rate
+        return tour
+
+    def _rate(self, g: int) -> float:
+        """Group ``g``'s speed relative to the road's now: its ``speed_factor`` over the congestion factor
+        of this hour (``travel.congestion``; exactly the speed factor when off)."""
+        congestion = self.model.congestion
+        rate = self.rate[g]
+        return rate if congestion is None else rate / congestion.factor_at(self.env.now)
 
     def start(self, unit: PatrolUnit) -> None:
         """Begin (or resume) patrol: back to the unit's tour where it left it (a new tour if it was
@@ -222,7 +233,7 @@ class Patrol:
         if unit.node == target:
             self._join(unit)
             return
-        rate = self.rate[g]
+        rate = self._rate(g)  # the drive back to the tour departs now
         travel_s = self.trees[target][1][unit.node] / rate
         unit.start_trip(unit.node, now, dest=target, rate=rate)
         rec = self.model.recorder
@@ -250,7 +261,7 @@ class Patrol:
         tour.t0 = now - (float(tour.arrive[k - 1]) if k > 0 else 0.0)
         tour.joined = tour.logged = k
         tour.on = True
-        rate = self.rate[unit.group]
+        rate = tour.rate
         unit.start_trip(unit.node, now, dest=int(tour.dest[-1]), rate=rate)
         at = int(tour.slot[k]) - (k > 0)  # the slot where the unit arrived
         self.model.checkpoints.set_tour(unit.index, tour.nodes, tour.times, rate, t0=tour.t0, at=at)

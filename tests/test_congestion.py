@@ -1,0 +1,193 @@
+"""Time-of-day travel (``travel.congestion``): validation, exact trip times on a hand-built line,
+factor 1.0 reproducing today's logs byte for byte, and exact dispatch ETAs with patrol under congestion.
+
+The line network (``conftest.make_line_network``) is 0 - 1 - 2 - 3 - 4, two-way, 100 s per edge; the
+station is at node 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from policetwin.errors import ScenarioError
+from policetwin.maps import Router
+from policetwin.maps.synthetic import synthetic_city
+from policetwin.scenarios import Scenario, scenario_from_text
+from policetwin.sim.congestion import PROFILES, Congestion
+from policetwin.sim.demand import CallBatch
+from policetwin.sim.model import PoliceModel
+from policetwin.sim.patrol import Patrol
+from policetwin.sim.run import simulate, write_run_dir
+
+#: 2.0 in the 08 h hour of every day, else 1.0 (a rush hour that doubles travel times).
+RUSH = [2.0 if h == 8 else 1.0 for h in range(24)]
+
+TEXT = """\
+name: c
+duration: 1h
+map: synthetic:100:1
+stations:
+  - {name: A, lon: 0.0, lat: 0.0}
+units: {count: 2}
+demand: {rate_per_hour: 2}
+travel:
+  congestion: CONGESTION
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("[1, 2, 3]", "24 (daily) or 168 (hour-of-week) factors, got 3"),
+        ("weekday-peak", "unknown congestion profile 'weekday-peak'"),
+        ("{primary: " + str([1.0] * 24) + "}", "per road class are not supported yet"),
+        (str([1.0] * 23 + [0.0]), "item 23 is 0.0"),
+        ("[true" + ", 1" * 23 + "]", "item 0 is True"),
+    ],
+)
+def test_bad_congestion_names_file_line_and_field(value: str, fragment: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_text(TEXT.replace("CONGESTION", value), "city.yaml")
+    (problem,) = info.value.problems
+    assert problem.startswith("city.yaml:9: travel.congestion: "), problem
+    assert fragment in problem
+
+
+def test_congestion_is_off_by_default_and_named_profiles_resolve() -> None:
+    assert (
+        scenario_from_text(
+            TEXT.replace("  congestion: CONGESTION\n", "  mode: network\n"), "x"
+        ).travel.congestion
+        is None
+    )
+    sc = scenario_from_text(TEXT.replace("CONGESTION", "weekday-peaks"), "x")
+    week = Congestion(sc.travel.congestion, start="Mon 00:00").week
+    assert week.size == 168 and list(week) == PROFILES["weekday-peaks"]
+    assert week[8] == 1.5 and week[17] == 1.6 and week[5 * 24 + 8] == 1.0  # Mon 08 h, Mon 17 h, Sat 08 h
+    daily = Congestion(RUSH, start="Tue 07:00")  # run time 0 is Tuesday 07:00
+    assert [daily.factor_at(t) for t in (0.0, 3599.0, 3600.0, 7199.0, 7200.0, 86400.0 + 3600.0)] == [
+        1.0, 1.0, 2.0, 2.0, 1.0, 2.0,
+    ]  # fmt: skip
+
+
+def line_scenario(congestion: object) -> Scenario:
+    return Scenario.model_validate({
+        "name": "rush", "start": "Mon 07:00", "duration": "2h", "map": "line",
+        "stations": [{"name": "S", "lon": 0.0, "lat": 0.0}], "units": {"count": 1},
+        "demand": {"rate_per_hour": 1.0, "profile": "flat", "kinds": [{"name": "p1", "priority": 1, "share": 1,
+                   "on_scene": {"dist": "fixed", "mean": 60}, "units": 1, "target": 600}]},
+        "call_handling": {"takers": 5, "handling": {"dist": "fixed", "mean": 0}},
+        "travel": {"congestion": congestion}, "outputs": {"report": False},
+    })  # fmt: skip
+
+
+def test_rush_hour_trip_times_on_the_line_are_the_analytic_ones(line_network) -> None:
+    """07:10 to node 4: 400 s; 08:10 to node 3: 2 x 300 s; home at 2 x 300 s; then, 150 s into the drive
+    home (half-way along 3 -> 2 at 200 s an edge), a call at node 4: 50 s to node 2, then 2 x 200 s."""
+    model = PoliceModel(line_scenario(RUSH), seed=0, network=line_network)
+    t = np.array([600.0, 4200.0, 5010.0])
+    model.calls = CallBatch(t_call=t, kind=np.zeros(3, np.int16), node=np.array([4, 3, 4]),
+                            handling_s=np.zeros(3), on_scene_s=np.full(3, 60.0))  # fmt: skip
+    model.run()
+    times = model.recorder.times
+    assert times["t_arrive"][:3].tolist() == [1000.0, 4800.0, 5460.0]
+    units = model.recorder.units_frame(model.unit_names)
+    log = [(r.state, r.t_start, r.t_end) for r in units.itertuples()]
+    assert log[:10] == [
+        ("idle", 0.0, 600.0), ("enroute", 600.0, 1000.0), ("onscene", 1000.0, 1060.0),
+        ("returning", 1060.0, 1460.0),  # 07:17: at 07 h's factor (1.0)
+        ("idle", 1460.0, 4200.0), ("enroute", 4200.0, 4800.0), ("onscene", 4800.0, 4860.0),
+        ("returning", 4860.0, 5010.0), ("enroute", 5010.0, 5460.0), ("onscene", 5460.0, 5520.0),
+    ]  # fmt: skip
+    assert log[10][:2] == ("returning", 5520.0) and log[10][2] == pytest.approx(5520.0 + 800.0)
+
+
+def test_a_trip_keeps_its_departure_hours_factor(line_network) -> None:
+    """Sent at 07:59 (factor 1) to node 4: 400 s although it arrives in the rush hour."""
+    model = PoliceModel(line_scenario(RUSH), seed=0, network=line_network)
+    model.calls = CallBatch(t_call=np.array([3540.0]), kind=np.zeros(1, np.int16), node=np.array([4]),
+                            handling_s=np.zeros(1), on_scene_s=np.full(1, 60.0))  # fmt: skip
+    model.run()
+    assert model.recorder.times["t_arrive"][0] == 3940.0
+
+
+def rich_scenario(policy: str, congestion: object) -> Scenario:
+    """Patrol and station groups, emergency speeds, turn-out, a busy hour: every travel path used."""
+    net = synthetic_city(n_nodes=900, seed=2)
+    lon0, lat0, lon1, lat1 = net.bbox()
+    stations = [{"name": f"S{i}", "lon": lon0 + (lon1 - lon0) * fx, "lat": lat0 + (lat1 - lat0) * fy}
+                for i, (fx, fy) in enumerate([(0.25, 0.25), (0.75, 0.7)])]  # fmt: skip
+    kinds = [{"name": "k1", "priority": 1, "share": 0.3, "units": 2, "target": 600,
+              "on_scene": {"dist": "exponential", "mean": "20min"}},
+             {"name": "k3", "priority": 3, "share": 0.7, "units": 1, "target": 1800,
+              "on_scene": {"dist": "exponential", "mean": "30min"}}]  # fmt: skip
+    return Scenario.model_validate({
+        "seed": 5, "start": "Mon 07:00", "duration": "5h", "map": "synthetic:900:2", "stations": stations,
+        "units": {"groups": [{"name": "p", "count": 3, "station": "S0", "idle": "random_beat"},
+                             {"name": "h", "count": 2, "station": "S1", "idle": "hotspot"},
+                             {"name": "s", "count": 3, "station": "S1"}]},
+        "demand": {"rate_per_hour": 9, "profile": "flat", "kinds": kinds},
+        "dispatch": {"policy": policy},
+        "travel": {"priority_speed_factor": {1: 1.3}, "turnout": {"dist": "fixed", "mean": 45},
+                   "congestion": congestion},
+        "outputs": {"report": False},
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", ["nearest", "priority_preempt"])
+def test_congestion_one_everywhere_reproduces_the_logs_byte_for_byte(policy: str, tmp_path: Path) -> None:
+    net = synthetic_city(n_nodes=900, seed=2)
+    files = {}
+    for label, congestion in [("off", None), ("ones", [1.0] * 168)]:
+        result = simulate(rich_scenario(policy, congestion), network=net)
+        write_run_dir(result, tmp_path / label)
+        files[label] = {p.name: p.read_bytes() for p in sorted((tmp_path / label).glob("*.parquet"))}
+    assert {"incidents.parquet", "units.parquet", "trips.parquet"} <= set(files["off"])
+    assert files["ones"] == files["off"]
+
+
+class CongestedEtas:
+    """Wraps the policy: every ETA equals brute force, position + the hour's factor x exact reverse row."""
+
+    def __init__(self, policy, network, congestion: Congestion) -> None:
+        self.policy, self.congestion = policy, congestion
+        self.router = Router(network.n_nodes, network.edge_u, network.edge_v, network.travel_times_s())
+        self.checked = self.from_patrol = 0
+
+    def select(self, incident, candidates, eta_s, model):
+        now = model.env.now
+        row = self.router.times_to(incident.node).astype(float) * self.congestion.factor_at(now)
+        for j, index in enumerate(candidates.tolist()):
+            unit = model.units[index]
+            nxt, offset = unit.position(now)
+            assert eta_s[j] == pytest.approx(row[nxt] + offset, rel=1e-5, abs=1e-3)
+            self.checked += 1
+            self.from_patrol += unit.state.name == "patrol"
+        return self.policy.select(incident, candidates, eta_s, model)
+
+    def next_call(self, unit, waiting, model):
+        return self.policy.next_call(unit, waiting, model)
+
+
+def test_dispatch_under_congestion_times_units_exactly_and_tours_keep_their_hours_factor(monkeypatch) -> None:
+    net = synthetic_city(n_nodes=900, seed=2)
+    factors = [1.0, 1.8, 1.3] * 8  # 07 h (the start): 1.8
+    tours: list[tuple[float, float, int]] = []  # (when drawn, the tour's rate, group)
+    new_tour = Patrol._new_tour
+
+    def noting(self: Patrol, g: int, first: int):
+        tour = new_tour(self, g, first)
+        tours.append((self.env.now, tour.rate, g))
+        return tour
+
+    monkeypatch.setattr(Patrol, "_new_tour", noting)
+    model = PoliceModel(rich_scenario("nearest", factors), network=net)
+    wrapped = model.dispatcher.policy = CongestedEtas(model.dispatcher.policy, net, model.congestion)
+    model.run()
+    assert wrapped.checked > 100 and wrapped.from_patrol > 20
+    assert len(tours) >= 5 and model.congestion.factor_at(tours[0][0]) == 1.8
+    for when, rate, g in tours:
+        assert rate == model.patrol.rate[g] / model.congestion.factor_at(when)
