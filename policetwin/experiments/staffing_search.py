@@ -123,7 +123,7 @@ class Evaluator:
         self.simulations = 0
         self.pool: Any = None
         if workers > 1:
-            from policetwin.experiments.sweep import LocalPool
+            from policetwin.experiments.sweep_pools import LocalPool
 
             self.pool = LocalPool(workers)
 

@@ -46,7 +46,8 @@ def sweep_command(
     def action() -> None:
         from policetwin.experiments.study import load_study
         from policetwin.experiments.study_check import check_study
-        from policetwin.experiments.sweep import check_scheduler, run_sweep
+        from policetwin.experiments.sweep import run_sweep
+        from policetwin.experiments.sweep_pools import check_scheduler
         from policetwin.experiments.sweep_report import write_sweep_report
         from policetwin.experiments.sweep_store import check_sweep_target
 
