@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import pytest
 from test_dashboard_data import make_run
 
-from policetwin.dashboard import figures, kpis, layers, replay
+from policetwin.dashboard import figures, kpis, layers, replay, replay_map
 from policetwin.dashboard.catalogue import CATALOGUE, SAME_IN_BOTH
 from policetwin.dashboard.i18n import clock_label, fmt_duration, start_offset_s, t
 
@@ -281,11 +281,11 @@ def test_replay_page_brings_the_streets_and_the_first_chunk(app_with_runs, tmp_p
     cfg = next(c for c in _components(panel) if getattr(c, "id", None) == "replay-cfg").data
     (graph,) = cfg["graphs"]
     run = open_run(tmp_path / "a")
-    assert graph["roads"] == replay.road_lines(run)
+    assert graph["roads"] == replay_map.road_lines(run)
     assert graph["first"] == {"i": 1, "data": replay.chunk(run, 1)}
     assert graph["base"] == f"/_pt/replay/{key}"
     lon, lat, zoom = graph["view"]  # the map's initial view: replay.js draws in it before the map loads
-    assert (lon, lat) == pytest.approx((2 * 0.009, 0.0)) and zoom == figures.zoom_for(replay.bbox(run))
+    assert (lon, lat) == pytest.approx((2 * 0.009, 0.0)) and zoom == figures.zoom_for(replay_map.bbox(run))
     box = next(c for c in _components(panel) if getattr(c, "id", None) == "replay-map-0-box")
     assert box.style == {"height": "620px"} and box.children.id == "replay-map-0"
     # a run without streets: no street data, and the page says so

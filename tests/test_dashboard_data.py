@@ -20,7 +20,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from policetwin.dashboard import jobs, kpis, replay
+from policetwin.dashboard import jobs, kpis, replay, replay_map
 from policetwin.dashboard.cli import is_loopback
 from policetwin.dashboard.compare import Side, compare_sides
 from policetwin.dashboard.rundata import RunData, RunDirError, discover, open_run
@@ -248,7 +248,7 @@ def test_incident_window_caps_most_urgent_first(tmp_path: Path):
 
 
 def _decode_lines(part: dict, scale: float) -> list[list[tuple[float, float]]]:
-    """The polylines of :func:`replay.road_lines` as (lon, lat) lists (what replay.js decodes)."""
+    """The polylines of :func:`replay_map.road_lines` as (lon, lat) lists (what replay.js decodes)."""
     xy = np.cumsum(np.array(part["d"], dtype=np.int64).reshape(-1, 2), axis=0) * scale
     ends = np.cumsum([0, *part["n"]])
     return [[tuple(p) for p in xy[a:b].round(6).tolist()] for a, b in itertools.pairwise(ends)]
@@ -256,7 +256,7 @@ def _decode_lines(part: dict, scale: float) -> list[list[tuple[float, float]]]:
 
 def test_road_and_district_geometry(tiny: Path):
     run = open_run(tiny)
-    roads = replay.road_lines(run)
+    roads = replay_map.road_lines(run)
     scale = roads["scale"]
     assert _decode_lines(roads["major"], scale) == [[(round(2 * STEP, 6), 0.0), (round(3 * STEP, 6), 0.0)]]
     # minor: 100-101-102 joined through node 101 (two minor segments meet there), then 103-104
@@ -264,9 +264,9 @@ def test_road_and_district_geometry(tiny: Path):
     assert roads["minor"]["n"] == [3, 2]
     assert [[lon for lon, _ in line] for line in minor] == [[0.0, STEP, round(2 * STEP, 6)],
                                                            [round(3 * STEP, 6), round(4 * STEP, 6)]]  # fmt: skip
-    assert list(replay.district_segments(run)) == ["S"]  # 103-104 crosses into "" and is left out
-    assert len(replay.district_segments(run)["S"]) == 3
-    fc = replay.geojson_lines(replay.district_segments(run)["S"])
+    assert list(replay_map.district_segments(run)) == ["S"]  # 103-104 crosses into "" and is left out
+    assert len(replay_map.district_segments(run)["S"]) == 3
+    fc = replay_map.geojson_lines(replay_map.district_segments(run)["S"])
     assert fc["features"][0]["geometry"]["type"] == "MultiLineString"
 
 
@@ -277,20 +277,20 @@ def test_polylines_cover_every_segment_once():
         (min(p, q), max(p, q)) for p, q in zip(a, b, strict=True) if p != q
     }
     a, b = np.array([p for p, _ in pairs]), np.array([q for _, q in pairs])
-    lines = replay.polylines(a, b)
+    lines = replay_map.polylines(a, b)
     walked = [(min(p, q), max(p, q)) for line in lines for p, q in itertools.pairwise(line)]
     assert sorted(walked) == sorted(pairs)  # every segment exactly once
     assert len(lines) < len(pairs)  # joined where nodes have two segments
-    ring = replay.polylines(np.array([0, 1, 2]), np.array([1, 2, 0]))
+    ring = replay_map.polylines(np.array([0, 1, 2]), np.array([1, 2, 0]))
     assert len(ring) == 1 and len(ring[0]) == 4 and ring[0][0] == ring[0][-1]
 
 
 def test_road_lines_are_compact_and_empty_without_roads(tiny: Path, tmp_path: Path):
     run = open_run(tiny)
-    assert all(isinstance(v, int) for v in replay.road_lines(run)["minor"]["d"])
+    assert all(isinstance(v, int) for v in replay_map.road_lines(run)["minor"]["d"])
     bare = make_run(tmp_path / "bare")
     (bare / "roads.parquet").unlink()
-    assert replay.road_lines(open_run(bare)) == {"scale": replay.COORD_SCALE, "major": {"n": [], "d": []},
+    assert replay_map.road_lines(open_run(bare)) == {"scale": replay_map.COORD_SCALE, "major": {"n": [], "d": []},
                                                  "minor": {"n": [], "d": []}}  # fmt: skip
 
 

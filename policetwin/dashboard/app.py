@@ -83,7 +83,7 @@ def current() -> DashboardState:
 def _register_routes(app: Dash) -> None:
     from flask import Response, abort, request
 
-    from policetwin.dashboard import replay
+    from policetwin.dashboard import replay, replay_map
 
     def payload(data: object, status: int = 200) -> Response:
         body = json.dumps(data, separators=(",", ":"), allow_nan=False)
@@ -113,10 +113,10 @@ def _register_routes(app: Dash) -> None:
         try:
             run = STATE.run_data(key)
             if name.startswith("district-") and name[9:].isdigit():
-                segments = list(replay.district_segments(run).values())
+                segments = list(replay_map.district_segments(run).values())
                 i = int(name[9:])
                 if i < len(segments):
-                    return payload(replay.geojson_lines(segments[i]))
+                    return payload(replay_map.geojson_lines(segments[i]))
         except RunDirError:
             pass
         abort(404)

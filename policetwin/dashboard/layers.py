@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import plotly.graph_objects as go
 
-from policetwin.dashboard import figures, replay
+from policetwin.dashboard import figures, replay_map
 from policetwin.dashboard.i18n import t
 from policetwin.dashboard.rundata import RunData
 
@@ -73,7 +73,7 @@ def _line_layer(url: str, colour: str, width: float, opacity: float = 1.0) -> di
 
 
 def _districts(ctx: LayerContext) -> list[dict]:
-    names = list(replay.district_segments(ctx.run))
+    names = list(replay_map.district_segments(ctx.run))
     return [
         _line_layer(geo_url(ctx, f"district-{i}"), _DISTRICT_COLOURS[i % len(_DISTRICT_COLOURS)], 1.6, 0.55)
         for i, _ in enumerate(names)
@@ -91,22 +91,22 @@ register_layer(
 register_layer(
     ReplayLayer(
         "hotspots", "layer.hotspots", True, 30,
-        traces=lambda ctx: [figures.hotspot_trace(replay.hotspots(ctx.run), ctx.lang)],
-        available=lambda run: bool(replay.hotspots(run)),
+        traces=lambda ctx: [figures.hotspot_trace(replay_map.hotspots(ctx.run), ctx.lang)],
+        available=lambda run: bool(replay_map.hotspots(run)),
     )
 )  # fmt: skip
 register_layer(
     ReplayLayer(
         "stations", "layer.stations", True, 40,
-        traces=lambda ctx: [figures.point_trace(replay.stations(ctx.run), t("layer.stations", ctx.lang), "#1a237e", 14)],
-        available=lambda run: bool(replay.stations(run)),
+        traces=lambda ctx: [figures.point_trace(replay_map.stations(ctx.run), t("layer.stations", ctx.lang), "#1a237e", 14)],
+        available=lambda run: bool(replay_map.stations(run)),
     )
 )  # fmt: skip
 register_layer(
     ReplayLayer(
         "posts", "layer.posts", True, 50,
-        traces=lambda ctx: [figures.point_trace(replay.posts(ctx.run), t("layer.posts", ctx.lang), "#00897b", 10)],
-        available=lambda run: bool(replay.posts(run)),
+        traces=lambda ctx: [figures.point_trace(replay_map.posts(ctx.run), t("layer.posts", ctx.lang), "#00897b", 10)],
+        available=lambda run: bool(replay_map.posts(run)),
     )
 )  # fmt: skip
 register_layer(
@@ -139,7 +139,7 @@ def build_map(
             traces.append((layer.key, trace))
         for item in layer.map_layers(ctx):
             map_layers.append((layer.key, {**item, "visible": layer.default_on}))
-    fig = figures.map_figure(replay.bbox(ctx.run), traces, map_layers, meta=meta or {}, height=height)
+    fig = figures.map_figure(replay_map.bbox(ctx.run), traces, map_layers, meta=meta or {}, height=height)
     return fig, present
 
 

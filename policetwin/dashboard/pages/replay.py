@@ -9,7 +9,7 @@ import dash
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from policetwin.dashboard import event_replay, replay
+from policetwin.dashboard import event_replay, replay, replay_map
 from policetwin.dashboard import layers as layer_registry
 from policetwin.dashboard.app import URL_PREFIX, current
 from policetwin.dashboard.i18n import clock_label, fmt_duration, normalise_lang, start_offset_s, t
@@ -51,7 +51,7 @@ def replay_panel(
         first = min(int(t0_s // replay.CHUNK_S), math.ceil(t_max / replay.CHUNK_S))
         graphs.append({
             "id": gid, "base": f"{URL_PREFIX}/replay/{key}",
-            "roads": replay.road_lines(run) if "roads" in keys_present else None,
+            "roads": replay_map.road_lines(run) if "roads" in keys_present else None,
             "first": {"i": first, "data": replay.chunk(run, first)},
             "view": [view.center.lon, view.center.lat, view.zoom],
             "event": event_replay.layer_context_payload(ctx),
