@@ -58,7 +58,7 @@ def test_real_extract(tmp_path: Path) -> None:
     result = init(str(CAMPO_GRANDE), "--out", str(out), "--units", "9")
     assert result.exit_code == 0, result.output
     data = yaml.safe_load(out.read_text(encoding="utf-8"))
-    assert Path(data["map"]) == CAMPO_GRANDE and data["units"]["count"] == 9
+    assert Path(data["map"]).resolve() == CAMPO_GRANDE.resolve() and data["units"]["count"] == 9
     assert "using --units 9" in result.output
     validates_and_runs(out, tmp_path)
 

@@ -388,6 +388,7 @@ def register_callbacks() -> None:
         State("run-ev-evacuate", "value"),
         State("pt-lang", "data"),
         background=True,
+        interval=250,  # ms between the browser's progress polls (the default 1 s can miss a short run's)
         progress=[Output("run-progress", "value"), Output("run-status", "children")],
         running=[
             (Output("run-start", "disabled"), True, False),
