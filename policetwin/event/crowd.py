@@ -15,7 +15,8 @@ the target's next-edge table, see :mod:`.routing`), free speed ``v0_mps``. Each 
    edge within its supply.
 
 Gates (queues, release, gate choice) are :mod:`.crowd_gates`; routes to the venue weigh congestion and
-gate waits (:mod:`.gate_choice`), routes out are shortest by length.
+gate waits (:mod:`.gate_choice`); routes out are shortest by length until
+:meth:`~.crowd_gates.CrowdGates.balance_out` weighs congestion too (while people leave).
 
 Nobody is ever moved without a path: with every route closed people wait where they are. Time is the
 simpy clock: :meth:`Crowd.process` advances one step per ``env.timeout(step_s)``.
@@ -108,6 +109,7 @@ class Crowd(CrowdGates):
         self.supply_credit = np.zeros(network.n_links)
         # routing: target sets and their tables; closures per link and per mode ("in" / "out")
         self.in_cost_m = np.repeat(network.length_m, 2)  # routing cost on the way in (.gate_choice)
+        self.out_cost_m = np.repeat(network.length_m, 2)  # on the way out (revised while leaving)
         self.closed_link = np.zeros(network.n_links, dtype=bool)
         self.closed_mode = {"in": np.zeros(network.n_edges, bool), "out": np.zeros(network.n_edges, bool)}
         self.gate_of_edge = np.full(network.n_edges, -1, dtype=np.int64)
@@ -162,7 +164,7 @@ class Crowd(CrowdGates):
             tgt = self.targets[t]
             self.next_tab[t], self.dist_tab[t] = next_edges(
                 n_nodes=n, edge_u=self.edge_u, edge_v=self.edge_v,
-                length_m=self.in_cost_m if tgt["mode"] == "in" else self.edge_len,
+                length_m=self.in_cost_m if tgt["mode"] == "in" else self.out_cost_m,
                 open_edges=open_link & ~self.closed_mode[tgt["mode"]], targets=tgt["nodes"],
             )  # fmt: skip
         self._stale[:] = False

@@ -30,29 +30,54 @@ class CrowdGates:
         self._stale[:] = True
         return g
 
+    def _crowd_cost_m(self, *, gates: bool, walk_speed_mps: float) -> np.ndarray:
+        """Route cost (m) per directed edge from the crowd now (:func:`.gate_choice.in_route_cost_m`):
+        jammed links stretched, people standing at edge ends as a wait, gate waits if ``gates``."""
+        factor = weidmann_speed_factor(self.link_counts() / self.area_m2)
+        a = self.active
+        at_end = a[self.pos_m[a] >= self.edge_len[self.edge[a]]]
+        standing = np.bincount(self.edge[at_end], minlength=self.net.n_edges)
+        if not gates and self.ready.size:  # leaving: people waiting to step onto their first edge too
+            first = self.next_tab[self.target[self.ready], self.node[self.ready]]
+            standing += np.bincount(first[first >= 0], minlength=self.net.n_edges)
+        if gates:
+            queued = np.array([len(g) for g in self.gates], dtype=float)
+            screening = np.array([g.screening.mean for g in self.gates], dtype=float)
+            lanes = np.array([max(g.schedule.open_at(self.now), 0) for g in self.gates], dtype=float)
+            gate_edges, waits = (
+                np.asarray(self.gate_edge, dtype=np.int64),
+                gate_waits_s(queued, screening, lanes),
+            )
+        else:
+            gate_edges, waits = np.zeros(0, dtype=np.int64), np.zeros(0)
+        return in_route_cost_m(
+            length_m=self.edge_len, speed_factor=np.repeat(factor, 2), standing=standing,
+            exit_p_s=self._send_per_step / self.step_s, gate_edges=gate_edges, gate_wait_s=waits,
+            walk_speed_mps=walk_speed_mps,
+        )  # fmt: skip
+
+    def _revise(self, mode: str, new: np.ndarray) -> bool:
+        attr = f"{mode}_cost_m"
+        old = getattr(self, attr)
+        cost = SMOOTHING * old + (1.0 - SMOOTHING) * new
+        if np.max(np.abs(cost - old), initial=0.0) < 0.5:
+            return False
+        setattr(self, attr, cost)
+        self._stale |= np.array([t["mode"] == mode for t in self.targets], dtype=bool)
+        return True
+
     def balance_gates(self, *, walk_speed_mps: float = 1.34) -> bool:
         """Revise the cost of ``in`` routes from the crowd now: gate waits, jammed approaches, people
         standing at edge ends (:func:`.gate_choice.in_route_cost_m`), smoothed with the previous cost.
         Arriving people spread over gates; called every few tens of seconds. Returns whether ``in``
         routes are recomputed (not when the cost moved by less than half a metre anywhere)."""
-        queued = np.array([len(g) for g in self.gates], dtype=float)
-        screening = np.array([g.screening.mean for g in self.gates], dtype=float)
-        lanes = np.array([max(g.schedule.open_at(self.now), 0) for g in self.gates], dtype=float)
-        factor = weidmann_speed_factor(self.link_counts() / self.area_m2)
-        a = self.active
-        at_end = a[self.pos_m[a] >= self.edge_len[self.edge[a]]]
-        standing = np.bincount(self.edge[at_end], minlength=self.net.n_edges)
-        new = in_route_cost_m(
-            length_m=self.edge_len, speed_factor=np.repeat(factor, 2), standing=standing,
-            exit_p_s=self._send_per_step / self.step_s, gate_edges=np.asarray(self.gate_edge, dtype=np.int64),
-            gate_wait_s=gate_waits_s(queued, screening, lanes), walk_speed_mps=walk_speed_mps,
-        )  # fmt: skip
-        cost = SMOOTHING * self.in_cost_m + (1.0 - SMOOTHING) * new
-        if np.max(np.abs(cost - self.in_cost_m), initial=0.0) < 0.5:
-            return False
-        self.in_cost_m = cost
-        self._stale |= np.array([t["mode"] == "in" for t in self.targets], dtype=bool)
-        return True
+        return self._revise("in", self._crowd_cost_m(gates=True, walk_speed_mps=walk_speed_mps))
+
+    def balance_out(self, *, walk_speed_mps: float = 1.34) -> bool:
+        """The same for ``out`` routes (leaving, evacuating; no gates on the way out), where people waiting
+        to step onto their first edge (at the venue's exits) count as standing at it too: people leaving
+        spread over the ways out instead of all taking the shortest one. Returns whether rerouted."""
+        return self._revise("out", self._crowd_cost_m(gates=False, walk_speed_mps=walk_speed_mps))
 
     def withdraw_gate(self, g: int) -> np.ndarray:
         """Close gate ``g`` now: its waiting people stand again at the end of their edge (returned)."""

@@ -17,7 +17,7 @@ import shapely
 from policetwin.errors import ScenarioError
 from policetwin.event.crowd import EDGE, GONE, INSIDE, ORIGIN, QUEUE, Crowd
 from policetwin.event.gates import Gate, LaneSchedule
-from policetwin.event.layout import Layout, build_layout, snap_places
+from policetwin.event.layout import Layout, build_layout, snap_places, venue_exits
 from policetwin.event.record import gate_table
 from policetwin.event.walknet import WalkNetwork
 from policetwin.scenarios.event import Event, event_time_s
@@ -28,6 +28,9 @@ _DEFAULT_FROM_S = -3 * 3600.0
 #: Gate choice is revised this often (s) until the end: routes in weigh gate waits and jammed approaches
 #: (:mod:`.gate_choice`).
 BALANCE_EVERY_S = 30.0
+#: People inside leave by the venue's exits in proportion to their width, less so the longer the way
+#: from an exit to their destination: weight ``width x exp(-(extra way) / EXIT_SPREAD_M)``.
+EXIT_SPREAD_M = 150.0
 
 
 def arrival_offsets_s(arrival, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -101,6 +104,7 @@ class EventCrowd:
         self.timeline.sort(key=lambda item: (item[0], item[1]))
         self.evacuation: dict | None = None
         self.inside_count: list[tuple[float, int]] = []
+        self.exits = venue_exits(lay)
         crowd.on_step.append(self._on_step)
 
     def start(self, env, *, until_s: float | None = None):
@@ -120,8 +124,11 @@ class EventCrowd:
 
     def _on_step(self, crowd: Crowd) -> None:
         arriving = crowd.now < self.end_s and self.evacuation is None  # gate choice matters only then
-        if arriving and crowd.gates and crowd.now % BALANCE_EVERY_S < crowd.step_s - 1e-9:
-            crowd.balance_gates()
+        if crowd.now % BALANCE_EVERY_S < crowd.step_s - 1e-9:
+            if arriving and crowd.gates:
+                crowd.balance_gates()
+            elif not arriving:  # leaving or evacuating: the ways out weigh the crowd on them
+                crowd.balance_out()
         while self.timeline and self.timeline[0][0] <= crowd.now:
             _, _, action, index = self.timeline.pop(0)
             getattr(self, f"_do_{action}")(index)
@@ -170,8 +177,9 @@ class EventCrowd:
             self.crowd.close_edges(ring_edges, mode="out", closed=False)
         self._turn_back(self.dest_targets[self.dest])
         inside = np.flatnonzero(self.crowd.state == INSIDE)
-        self.crowd.depart(inside, node=self.crowd.node[inside], at_s=self.leave_s[inside],
-                          target=self.dest_targets[self.dest[inside]])  # fmt: skip
+        targets = self.dest_targets[self.dest[inside]]
+        self.crowd.depart(inside, node=self._exit_nodes(inside, targets), at_s=self.leave_s[inside],
+                          target=targets)  # fmt: skip
 
     def _do_evacuate(self, i: int) -> None:
         crowd, lay, step = self.crowd, self.layout, self.event.interventions[i]
@@ -185,8 +193,27 @@ class EventCrowd:
         self._turn_back(np.full(crowd.state.size, target))
         crowd.cancel_departures(states=(INSIDE,))
         inside = np.flatnonzero(crowd.state == INSIDE)
-        crowd.depart(inside, node=crowd.node[inside], at_s=np.full(inside.size, crowd.now), target=target)
+        crowd.depart(inside, node=self._exit_nodes(inside, np.full(inside.size, target)),
+                     at_s=np.full(inside.size, crowd.now), target=target)  # fmt: skip
         self.evacuation = {"at_s": crowd.now, "people_inside_outer_ring": None}
+
+    def _exit_nodes(self, pids: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """The venue exit each person inside leaves by (drawn; see :data:`EXIT_SPREAD_M`): the crowd
+        stands all over the venue, not at the node where each person came in. People whose target no
+        exit reaches keep their node."""
+        crowd = self.crowd
+        nodes, width = self.exits
+        if pids.size == 0 or nodes.size == 0:
+            return crowd.node[pids]
+        crowd.reroute()  # distances with the barriers just opened
+        dist = crowd.dist_tab[targets[:, None], nodes[None, :]]
+        with np.errstate(invalid="ignore"):
+            extra = np.nan_to_num(dist - dist.min(axis=1, keepdims=True), nan=0.0, posinf=0.0)
+        weight = np.where(np.isfinite(dist), width * np.exp(-extra / EXIT_SPREAD_M), 0.0)
+        total = weight.sum(axis=1)
+        cum = np.cumsum(weight, axis=1) / np.where(total > 0, total, 1.0)[:, None]
+        pick = (cum < crowd.rng.random(pids.size)[:, None]).sum(axis=1).clip(max=nodes.size - 1)
+        return np.where(total > 0, nodes[pick], crowd.node[pids])
 
     # -- outputs --------------------------------------------------------------------------------
     def crowd_table(self) -> pd.DataFrame:
@@ -215,7 +242,8 @@ class EventCrowd:
                                 **_quantiles(wait)}  # fmt: skip
         all_waits = np.concatenate(waits) if waits else np.zeros(0)
         peak = crowd.recorder.peak_density_p_m2
-        gone_after_end = crowd.t_gone[np.isfinite(crowd.t_gone)] - self.end_s
+        leave_from_s = self.end_s if self.evacuation is None else self.evacuation["at_s"]
+        gone_after_end = crowd.t_gone[np.isfinite(crowd.t_gone)] - leave_from_s  # or after the order
         out = {
             "walk_network": {"kind": net.kind, "source": net.source, "nodes": net.n_nodes, "links": net.n_links,
                              "streets_as_walkable": net.kind == "streets"},

@@ -128,3 +128,16 @@ def build_layout(event: Event, walk: WalkNetwork) -> Layout:
         gate_edges=gate_edges, gate_nodes=np.asarray(gate_nodes, dtype=np.int64), origin_nodes=origins,
         destination_nodes=dests, inside_ring=inside_ring, problems=problems + p1 + p2,
     )  # fmt: skip
+
+
+def venue_exits(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """(venue nodes with a walk link leaving the venue, total width in m of those links per node): where
+    the people inside can step off the venue, and how wide each exit is."""
+    net = layout.network
+    inside = np.zeros(net.n_nodes, dtype=bool)
+    inside[layout.venue_nodes] = True
+    leaving = inside[net.link_u] != inside[net.link_v]
+    ends = np.where(inside[net.link_u[leaving]], net.link_u[leaving], net.link_v[leaving])
+    width = np.bincount(ends, weights=net.width_m[leaving], minlength=net.n_nodes)
+    nodes = np.flatnonzero(width > 0)
+    return nodes, width[nodes]

@@ -2,8 +2,9 @@
 (stations far from any road, speed overrides for road classes the map does not have, stages offered
 more work than they can do: :mod:`policetwin.sim.load`).
 
-With an ``event:`` block also the event's map problems (:func:`check_event_on_map`: venue off the map, no
-walk way crossing a ring near a gate, a place far from any walk way), so that ``validate`` finds them too.
+With an ``event:`` block also the event's map problems (:func:`event_map_check`: venue off the map, no
+walk way crossing a ring near a gate, a place far from any walk way) and layout warnings (gates into
+dead-end pockets, places not reachable), so that ``validate`` finds them too.
 
 Problems are ``file:0: field.path: message`` lines, warnings ``file:0: field.path: warning: message``; the CLI gives them their YAML line
 (:func:`policetwin.scenarios.locate_problems`).
@@ -49,7 +50,7 @@ TRIPS_WARN_CALLS = 200_000
 def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str) -> MapCheck:
     """All problems and warnings that need the map to be seen, at once."""
     stations = scenario.stations
-    event_problems = check_event_on_map(scenario, snapper, filename=filename)
+    event_problems, event_warnings = event_map_check(scenario, snapper, filename=filename)
     nodes, dist = snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
     check = MapCheck(station_nodes=nodes)
     for i, (s, d) in enumerate(zip(stations, dist, strict=True)):
@@ -95,6 +96,7 @@ def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, 
             if d > p.radius_m
         ]
     check.problems += event_problems
+    check.warnings += event_warnings
     try:
         check.weights = node_weights(scenario.demand, snapper, filename=filename)
     except ScenarioError as exc:
@@ -126,27 +128,41 @@ def venue_off_map(scenario: Scenario, snapper: Snapper, *, filename: str) -> lis
 
 
 def check_event_on_map(scenario: Scenario, snapper: Snapper, *, filename: str) -> list[str]:
-    """Problems placing ``scenario.event`` on its map, as the run would find them (``file:0: event...``):
-    the venue off the road map, else the layout on the walk network (gates with no ring-crossing walk way
-    near them, places far from walk ways). Empty without an event. The walk network's map spec is
-    resolved next to ``filename`` (as the CLI loads the road map); it is cached, the layout takes ~20 ms."""
+    """Problems placing ``scenario.event`` on its map (the problems of :func:`event_map_check`)."""
+    return event_map_check(scenario, snapper, filename=filename)[0]
+
+
+def event_map_check(scenario: Scenario, snapper: Snapper, *, filename: str) -> tuple[list[str], list[str]]:
+    """(problems, warnings) placing ``scenario.event`` on its map, as the run would find them
+    (``file:0: event...``). Problems: the venue off the road map, else the layout on the walk network
+    (gates with no ring-crossing walk way near them, places far from walk ways). Warnings
+    (:mod:`policetwin.event.layout_check`): gates leading into dead-end pockets, origins that cannot reach
+    the venue, destinations or safe areas not reachable from it, venue exits too narrow for the crowd.
+    Empty without an event. The walk network's map spec is resolved next to ``filename`` (as the CLI
+    loads the road map); it is cached, the layout and its checks take ~50 ms."""
     event = scenario.event
     if event is None:
-        return []
+        return [], []
     from policetwin.errors import MapError
     from policetwin.event.layout import build_layout
+    from policetwin.event.layout_check import layout_warnings
     from policetwin.event.walknet import load_walk_network
 
     off_map = venue_off_map(scenario, snapper, filename=filename)
     if off_map:
-        return off_map
+        return off_map, []
     base_dir = Path(filename).parent if Path(filename).is_file() else None
     try:
         walk = load_walk_network(scenario.map, base_dir=base_dir)
     except MapError as exc:
-        return [f"{filename}:0: map: {exc}"]
-    problems = build_layout(event, walk).problems
-    return [f"{filename}:0: event.{'.'.join(map(str, path))}: {message}" for path, message in problems]
+        return [f"{filename}:0: map: {exc}"], []
+    layout = build_layout(event, walk)
+    problems = [
+        f"{filename}:0: event.{'.'.join(map(str, path))}: {message}" for path, message in layout.problems
+    ]
+    warnings = [f"{filename}:0: event.{'.'.join(map(str, path))}: warning: {message}"
+                for path, message in layout_warnings(event, layout)]  # fmt: skip
+    return problems, warnings
 
 
 def check_dispatch(scenario: Scenario, network: RoadNetwork, check: MapCheck, *, filename: str) -> None:

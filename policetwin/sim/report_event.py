@@ -138,7 +138,7 @@ def event_sections(data: Mapping | None, summary: Mapping, incidents: pd.DataFra
         ["gate wait p50 / p95 / max", " / ".join(rh.fmt_seconds(block.get(k)) for k in ("wait_p50_s", "wait_p95_s", "wait_max_s"))],
         ["peak density", f"{rh.num(block.get('peak_density_p_m2')) or 0:.2f} p/m²"],
         ["link-minutes at LOS E/F", f"{rh.num(block.get('edge_minutes_at_los_e_f')) or 0:,.0f} ({rh.fmt_int(block.get('edges_at_los_e_f'))} links)"],
-        ["egress: 95% gone after the end", rh.fmt_minutes(block.get("egress_95_s"))],
+        ["egress: 95% gone after the " + ("evacuation order" if evac else "end"), rh.fmt_minutes(block.get("egress_95_s"))],
         ["evacuation: outer ring clear after the order", rh.fmt_minutes(evac.get("outer_ring_clear_s")) if evac else rh.DASH],
         ["people still out at the run's end", rh.fmt_int(sum((block.get("census_at_end") or {}).get(k, 0) for k in ("edge", "queue")))],
         ["event police", rh.esc(", ".join(f"{k} {v['count']} ({v['role']})" for k, v in (block.get("police") or {}).items()) or None)],
