@@ -63,6 +63,21 @@ def test_real_extract(tmp_path: Path) -> None:
     validates_and_runs(out, tmp_path)
 
 
+BALTIMORE = CAMPO_GRANDE.with_name("baltimore.osm.pbf")
+
+
+@pytest.mark.skipif(not BALTIMORE.is_file(), reason="shared/data/osm/baltimore.osm.pbf not present")
+def test_second_real_extract_with_osm_police_stations(tmp_path: Path) -> None:
+    """A second real city: its stations come from OSM amenity=police (not placed), and it runs."""
+    out = tmp_path / "baltimore.yaml"
+    result = init(str(BALTIMORE), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "PLACED by p-median" not in result.output
+    data = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert len(data["stations"]) >= 1 and data["units"]["count"] >= len(data["stations"])
+    validates_and_runs(out, tmp_path)
+
+
 def test_stations_file_and_incidents(tmp_path: Path) -> None:
     """Helsinki (bundled, small): stations from a CSV, hotspots from synthetic incidents near one corner."""
     from policetwin.maps import load_map
