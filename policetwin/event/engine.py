@@ -100,7 +100,9 @@ class EventCrowd:
         )
         self.timeline: list[tuple[float, int, str, object]] = [(self.end_s, 1, "end", None)]
         for i, step in enumerate(event.interventions):
-            self.timeline.append((self.at_s(step.at), 0, step.action, i))
+            if step.action not in ("close_roads", "open_roads"):  # those are the drive network's
+                self.timeline.append((self.at_s(step.at), 0, step.action, i))
+        self.one_way_edges = np.zeros(0, dtype=np.int64)  # walk edges closed by one_way (both modes)
         self.timeline.sort(key=lambda item: (item[0], item[1]))
         self.evacuation: dict | None = None
         self.inside_count: list[tuple[float, int]] = []
@@ -152,6 +154,23 @@ class EventCrowd:
     def _do_open_walk(self, i: int) -> None:
         self.crowd.close_links(self._links_near(self.event.interventions[i]), closed=False)
 
+    def _do_one_way(self, i: int) -> None:
+        """Walk links near a point: the direction pointing away from ``heading_deg`` closes for walkers
+        (people on it finish it; the others reroute at their next node)."""
+        step, net = self.event.interventions[i], self.layout.network
+        links = self._links_near(step)
+        dx = net.x[net.link_v[links]] - net.x[net.link_u[links]]
+        dy = net.y[net.link_v[links]] - net.y[net.link_u[links]]
+        bearing_deg = np.degrees(np.arctan2(dx, dy))  # u -> v, compass (0 north, 90 east)
+        off_deg = np.abs((bearing_deg - step.heading_deg + 180.0) % 360.0 - 180.0)
+        edges = 2 * links + (off_deg <= 90.0)  # u -> v is edge 2k, v -> u is 2k + 1: close the one against
+        self.one_way_edges = np.union1d(self.one_way_edges, edges)
+        self._hold_one_way()
+
+    def _hold_one_way(self) -> None:
+        for mode in ("in", "out"):
+            self.crowd.close_edges(self.one_way_edges, mode=mode, closed=True)
+
     def _do_lanes(self, i: int) -> None:
         step = self.event.interventions[i]
         g = [s.name for s in self.event.gates].index(step.gate)
@@ -175,6 +194,7 @@ class EventCrowd:
             return
         for ring_edges in self.layout.ring_edges:  # after the show the barriers open outwards
             self.crowd.close_edges(ring_edges, mode="out", closed=False)
+        self._hold_one_way()
         self._turn_back(self.dest_targets[self.dest])
         inside = np.flatnonzero(self.crowd.state == INSIDE)
         targets = self.dest_targets[self.dest[inside]]
@@ -189,6 +209,7 @@ class EventCrowd:
             nodes = lay.destination_nodes if self.event.attendees.destinations else lay.origin_nodes
         for ring_edges in lay.ring_edges:  # barriers opened: out of every ring by the shortest way
             crowd.close_edges(ring_edges, mode="out", closed=False)
+        self._hold_one_way()
         target = crowd.add_target(nodes, mode="out", arrive=GONE, name="safe")
         self._turn_back(np.full(crowd.state.size, target))
         crowd.cancel_departures(states=(INSIDE,))

@@ -5,8 +5,8 @@ Why a rewritten scenario: every part of the engine (fleet, shifts, dispatch, out
 unit groups with posts, so event officers are dispatched by the same dispatcher as everyone else.
 Posts: ``gate_post`` at the gates (in turn), ``ring_patrol`` spread along the inside of a ring
 (:data:`PATROL_INSET_M` in), ``vehicle`` spread around the outermost ring (:data:`VEHICLE_OUTSET_M`
-out). Posts snap to the road network like any other post, so officers on foot are timed on the road
-network: inside a road closure at its ``speed_kph`` (walking pace by default), elsewhere like cars.
+out). Posts snap to the road network like any other post; officers on foot walk to crowd calls on the
+walk network at the crowd's pace (:mod:`policetwin.event.foot`), anywhere else they go by road.
 Units given by ``count`` or ``per_station`` become one group per station (same stations and order;
 their names lose the zero padding). Event groups are named ``event-<name>`` and have the capability
 ``event`` (dispatch keeps them for crowd calls, see :mod:`policetwin.sim.event_glue`).

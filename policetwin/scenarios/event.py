@@ -217,23 +217,35 @@ class Attendees(Strict):
 
 class Intervention(Strict):
     """A timeline action: ``close_walk`` / ``open_walk`` (walk links within ``radius_m`` of a point),
-    ``lanes`` (set a gate's open lanes), ``evacuate`` (everyone to ``safe_areas``, default the
-    destinations; ring barriers open outwards)."""
+    ``one_way`` (walk links within ``radius_m`` of a point: walkers only in the direction nearest
+    ``heading_deg``, for the rest of the run), ``lanes`` (set a gate's open lanes), ``evacuate``
+    (everyone to ``safe_areas``, default the destinations; ring barriers open outwards), ``close_roads``
+    (road edges with an end inside ``ring`` or within ``radius_m`` of a point driven at ``speed_kph``)
+    and ``open_roads`` (every earlier ``close_roads`` ends)."""
 
     at: EventTime
-    action: Literal["close_walk", "open_walk", "lanes", "evacuate"]
+    action: Literal["close_walk", "open_walk", "one_way", "lanes", "evacuate", "close_roads", "open_roads"]
     lon: Lon | None = None
     lat: Lat | None = None
     radius_m: float = Field(default=25.0, gt=0, le=2000)
     gate: str | None = None
     open: int | None = Field(default=None, ge=0, le=100)
     safe_areas: list[Place] | None = None
+    ring: str | None = None  # close_roads: the ring's inside
+    speed_kph: float = Field(default=5.0, gt=0, le=50)  # close_roads: police may still drive at this
+    heading_deg: float | None = Field(default=None, ge=0, lt=360)  # one_way: compass direction allowed
 
     @model_validator(mode="after")
     def _fields_for_action(self) -> Intervention:
         problems = []
-        if self.action in ("close_walk", "open_walk") and (self.lon is None or self.lat is None):
+        if self.action in ("close_walk", "open_walk", "one_way") and (self.lon is None or self.lat is None):
             problems.append((("lon",), f"{self.action} needs lon and lat"))
+        if self.action == "one_way" and self.heading_deg is None:
+            problems.append((("heading_deg",), "one_way needs heading_deg (compass degrees walkers may go)"))
+        if self.action == "close_roads" and (self.ring is None) == (self.lon is None or self.lat is None):
+            problems.append((("ring",), "close_roads needs either ring, or lon and lat (with radius_m)"))
+        if self.ring is not None and self.action != "close_roads":
+            problems.append((("ring",), "ring is only used by close_roads"))
         if self.action == "lanes" and (self.gate is None or self.open is None):
             problems.append((("gate",), "lanes needs gate and open"))
         if self.safe_areas is not None and self.action != "evacuate":
@@ -302,6 +314,7 @@ class Event(Strict):
                     for i in repeated([p.name for p in self.police])]  # fmt: skip
         named = [(("police", i), p.ring) for i, p in enumerate(self.police)]
         named += [(("road_closures", i), c.ring) for i, c in enumerate(self.road_closures)]
+        named += [(("interventions", i), s.ring) for i, s in enumerate(self.interventions)]
         for path, ring in named:
             if ring is not None and ring not in rings:
                 problems.append(((*path, "ring"), f"no ring is named {ring!r}{nearest_name(ring, rings)}; "

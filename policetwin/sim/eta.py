@@ -122,27 +122,42 @@ class Etas:
         self.pruned_searches = 0  # reverse searches skipped because bounds showed no moving unit wins
         self.max_edge_s = 0.0
         self.congestion = model.congestion  # time-of-day factors (None: off)
+        self.override = None  # ETAs of some units to some calls another way (set by sim.event_glue)
+        self._derived: dict[int, tuple] = {}  # per router (id): the rows and figures below
         if self.router is None:
             return
-        network = model.network
-        rows = [self.router.times_from(int(n)) for n in model.station_nodes]
-        self.station_rows = np.vstack(rows).astype(float)  # float64: ETAs are summed with offsets
+        self.use_router(self.router)
+
+    def use_router(self, router) -> None:
+        """Time trips departing from now on by ``router`` (timed road closures switch between routers);
+        what is derived from a router is kept per router, so switching back costs nothing."""
+        self.router = router
+        derived = self._derived.get(id(router))
+        if derived is None:
+            derived = self._derived[id(router)] = (router, *self._derive(router))
+        (_, self.station_rows, self.unit_home, self.home_rows, self.home_to_rows, self.max_edge_s,
+         self.top_speed_mps) = derived  # fmt: skip
+
+    def _derive(self, router) -> tuple:
+        model, network = self.model, self.model.network
+        rows = [router.times_from(int(n)) for n in model.station_nodes]
+        station_rows = np.vstack(rows).astype(float)  # float64: ETAs are summed with offsets
         # where idle units wait (their station, or a post): forward and reverse rows of each such place
         if all(u.home_node == model.station_nodes[u.station] for u in model.units):
-            self.unit_home, home_rows = model.unit_station, self.station_rows
+            unit_home, home_rows = model.unit_station, station_rows
             homes = model.station_nodes
         else:
-            homes, self.unit_home = np.unique([u.home_node for u in model.units], return_inverse=True)
-            home_rows = np.vstack([self.router.times_from(int(n)) for n in homes]).astype(float)
-        self.home_rows = home_rows
-        self.home_to_rows = np.vstack([self.router.times_to(int(n)) for n in homes])
-        edge_s = self.router.forward.data
-        used = self.router.forward.tocoo()
+            homes, unit_home = np.unique([u.home_node for u in model.units], return_inverse=True)
+            home_rows = np.vstack([router.times_from(int(n)) for n in homes]).astype(float)
+        home_to_rows = np.vstack([router.times_to(int(n)) for n in homes])
+        edge_s = router.forward.data
+        used = router.forward.tocoo()
         length = np.hypot(
             network.x[used.row] - network.x[used.col], network.y[used.row] - network.y[used.col]
         )
-        self.max_edge_s = float(edge_s.max()) if edge_s.size else 0.0  # the slowest single edge
-        self.top_speed_mps = max(float(np.max(length / edge_s)), 1.0) * 1.001
+        max_edge_s = float(edge_s.max()) if edge_s.size else 0.0  # the slowest single edge
+        top_speed_mps = max(float(np.max(length / edge_s)), 1.0) * 1.001
+        return station_rows, unit_home, home_rows, home_to_rows, max_edge_s, top_speed_mps
 
     def _leg_bounds(
         self, row: np.ndarray, candidates: np.ndarray, moving_idx: np.ndarray, now: float, limit: float
@@ -202,7 +217,16 @@ class Etas:
         return 0.0 if self.router is None else float(self.router.times_to(to_node)[from_node])
 
     def __call__(self, node: int, candidates: np.ndarray, *, rank: int | None = None) -> np.ndarray:
-        """Seconds for each candidate unit (indices) to reach ``node`` from where it is now.
+        """Seconds for each candidate unit (indices) to reach ``node`` from where it is now: on the roads
+        (:meth:`road_etas`), unless ``override`` applies (officers on foot at an event's crowd call,
+        :class:`policetwin.event.foot.FootEtas`): then all exact on the roads, and the override's times."""
+        override = self.override
+        if override is not None and override.applies(node, candidates):
+            return override(node, candidates, self.road_etas(node, candidates))
+        return self.road_etas(node, candidates, rank=rank)
+
+    def road_etas(self, node: int, candidates: np.ndarray, *, rank: int | None = None) -> np.ndarray:
+        """Seconds for each candidate unit (indices) to reach ``node`` on the road network.
 
         Idle units are timed from the forward shortest-path row of where they wait (station or post;
         exact). A moving unit at next node p needs T(p -> node): patrolling units all at once from their

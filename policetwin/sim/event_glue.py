@@ -10,8 +10,10 @@ in the same dispatch, road closures in the drive network, and the event's output
   and dispatched by the same dispatcher. Draws come from the ``event-incidents`` stream.
 - With event police, crowd calls go to event units only and routine calls to city units only (the
   dispatcher's per-kind unit masks), so what the event takes from the city is explicit.
-- Road closures hold for the whole run (the twin's router has one set of travel times): closed edges
-  are driven at the closure's ``speed_kph``. Give the run the event's window to match reality.
+- Road closures (``event.road_closures``) hold for the whole run: closed edges are driven at the
+  closure's ``speed_kph``. Timed ones (``interventions`` ``close_roads`` / ``open_roads``) switch the
+  router while they hold (:mod:`policetwin.sim.timed_roads`).
+- Officers on foot answering crowd calls walk at the crowd's pace (:mod:`policetwin.event.foot`).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ import shapely
 from policetwin.errors import MapError, ScenarioError
 from policetwin.event.crowd import EDGE, INSIDE, QUEUE
 from policetwin.event.engine import EventCrowd
-from policetwin.event.geometry import ring_shapes, venue_shape
+from policetwin.event.foot import FOOT_ROLES, FootEtas
 from policetwin.event.police import EVENT_CAPABILITY, event_unit_mask
 from policetwin.event.walknet import load_walk_network
 from policetwin.scenarios.schema import IncidentKind, Scenario
 from policetwin.sim.demand import Draws
+from policetwin.sim.timed_roads import TimedRoads, closure_areas, slowed_times
 
 if TYPE_CHECKING:
     from policetwin.maps.network import RoadNetwork
@@ -42,36 +45,14 @@ CROWD_SOURCE = "crowd"
 CRUSH_KIND = "crush_risk"
 
 
-def _area_shapes(event, to_xy) -> list[shapely.Geometry]:
-    return ring_shapes(event.rings, venue_shape(event.venue, to_xy), to_xy)
-
-
 def closed_road_times(scenario: Scenario, network: RoadNetwork, times_s: np.ndarray) -> np.ndarray:
     """Travel times with ``event.road_closures`` applied: an edge with an end inside a closure is
     driven at the closure's ``speed_kph`` (if that is slower). The same times for the whole run."""
     event = scenario.event
     if event is None or not event.road_closures:
         return times_s
-    from pyproj import Transformer
-
-    fwd = Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
-
-    def to_xy(lon, lat):
-        x, y = fwd.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
-        return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-
-    rings = dict(zip([r.name for r in event.rings], _area_shapes(event, to_xy), strict=True))
-    times = np.asarray(times_s, dtype=float).copy()
-    for closure in event.road_closures:
-        if closure.ring is not None:
-            area = rings[closure.ring]
-        else:
-            x, y = to_xy([closure.lon], [closure.lat])
-            area = shapely.Point(float(x[0]), float(y[0])).buffer(closure.radius_m)
-        inside = np.asarray(shapely.contains_xy(area, network.x, network.y))
-        hit = inside[network.edge_u] | inside[network.edge_v]
-        times[hit] = np.maximum(times[hit], network.length_m[hit] / (closure.speed_kph / 3.6))
-    return times
+    areas = closure_areas(scenario, network, event.road_closures)
+    return slowed_times(network, times_s, areas, [c.speed_kph for c in event.road_closures])
 
 
 def check_venue_on_map(scenario: Scenario, snapper, *, filename: str) -> None:
@@ -132,6 +113,34 @@ class EventGlue:
         self.calls: list[dict] = []  # crowd incidents made calls (for the report)
         if spec is not None:
             self.crowd.crowd.on_step.append(self._on_step)
+        self.foot = self._foot_etas()
+        self.timed_roads = self._timed_roads()
+
+    def _timed_roads(self) -> TimedRoads | None:
+        """Timed road closures (:mod:`policetwin.sim.timed_roads`), if any (and travel is not instant)."""
+        model, scenario = self.model, self.model.scenario
+        if model.router is None or not any(s.action == "close_roads" for s in self.event.interventions):
+            return None
+        times = model.network.travel_times_s(
+            overrides_kph=scenario.travel.speeds_kph, speed_factor=scenario.travel.speed_factor
+        )
+        return TimedRoads(model, base_times_s=closed_road_times(scenario, model.network, times))
+
+    def _foot_etas(self) -> FootEtas | None:
+        """Officers on foot timed on the walk network for crowd calls (:mod:`policetwin.event.foot`):
+        hooked into the ETAs and the fleet only when the event has foot police and travel is not instant."""
+        model = self.model
+        event_units = event_unit_mask(model.scenario, len(model.units))
+        foot = event_units & np.array(
+            [bool(u.capabilities & set(FOOT_ROLES)) for u in model.units], dtype=bool
+        )
+        if model.router is None or not foot.any():
+            return None
+        crowd = self.crowd.crowd
+        hook = FootEtas(model, self.crowd.layout.network, foot=foot,
+                        density_p_m2=lambda: crowd.link_counts() / crowd.area_m2)  # fmt: skip
+        model.etas.override, model.fleet.on_foot = hook, foot
+        return hook
 
     def wire_dispatch(self, dispatcher) -> None:
         """With event police: crowd calls to event units only, routine calls to city units only."""
@@ -146,6 +155,8 @@ class EventGlue:
     def start(self, env) -> None:
         """Start the crowd on the run's clock (it stops when done or at the run's end)."""
         self.crowd.start(env, until_s=self.model.scenario.duration)
+        if self.timed_roads is not None:
+            env.process(self.timed_roads.process(env))
 
     # -- crowd incidents ------------------------------------------------------------------------
     def _on_step(self, crowd) -> None:
@@ -190,6 +201,8 @@ class EventGlue:
     def _call(self, kind: int, walk_node: int, on_scene_s: float, name: str, *, link: int,
               density: float | None = None) -> None:  # fmt: skip
         net = self.crowd.layout.network
+        if self.foot is not None:  # where officers on foot walk to
+            self.foot.call_walk[int(self.walk_to_road[walk_node])] = walk_node
         incident = self.model.submit_call(kind=kind, node=int(self.walk_to_road[walk_node]),
                                           handling_s=self.handling.next(), on_scene_s=on_scene_s,
                                           source=CROWD_SOURCE)  # fmt: skip
@@ -224,7 +237,8 @@ class EventGlue:
         kinds = [c["kind"] for c in self.calls]
         out["crowd_calls"] = {name: kinds.count(name) for name in dict.fromkeys(kinds)}
         out["road_closures"] = {"edges": int(np.sum(self.model.closed_edges)) if self.model.closed_edges is not None
-                                else 0, "whole_run": True}  # fmt: skip
+                                else 0, "whole_run": True,
+                                "timed": self.timed_roads.log if self.timed_roads is not None else []}  # fmt: skip
         out["ran_until_s"] = float(self.crowd.crowd.now)
         out["duration_s"] = float(scenario.duration)
         out["geometry"] = self.geometry()

@@ -113,6 +113,7 @@ class Fleet:
         self._rate = [factors.get(p, 1.0) for p in range(10)]  # and its inverse, the speed relative to normal
         self._times = self.recorder.times
         self._congestion = model.congestion  # time-of-day factors (None: off), at each trip's departure
+        self.on_foot: np.ndarray | None = None  # per unit: walks, eta_s as given (set by sim.event_glue)
         self._unit_district: list[int] = model.unit_district.tolist()  # lists: fast scalar lookups
         self._node_district: list[int] = model.node_district.tolist()
 
@@ -146,6 +147,9 @@ class Fleet:
         rate = self._rate[incident.priority]  # speed relative to the road's (eta_s holds the congestion)
         if self._congestion is not None:
             rate /= self._congestion.factor_at(now)
+        if self.on_foot is not None and self.on_foot[index]:  # walking: eta_s is the walk, drawn on the roads
+            road_s = self.travel_s(origin, incident.node)
+            multiplier, rate = 1.0, road_s / max(eta_s - offset, 1e-3) if road_s > 0 else 1.0
         unit.start_trip(origin, now, dest=incident.node, depart=rolling + offset, rate=rate)
         if rec.log_trips:
             unit.trip_row = rec.new_trip(index, _TO_CALL, row, origin, incident.node, now + offset, rolling + offset,
