@@ -144,3 +144,49 @@ def test_one_way_closes_the_direction_against_the_heading(network) -> None:
     crowd.reroute()
     used = crowd.next_tab[crowd.next_tab >= 0]
     assert not np.isin(used, westward).any()
+
+
+def test_round_walks_the_posts_in_turn() -> None:
+    """A round over nodes 0, 2, 4 of a 4-link corridor (10 m links): dwell, walk, dwell ... and back."""
+    from policetwin.event.foot_round import ROUND_DWELL_S, ROUND_SPEED_MPS, Round
+
+    net = corridor(4, 10.0, 2.0)
+    r = Round(net, np.array([0, 2, 4]))
+    leg = 20.0 / ROUND_SPEED_MPS
+    assert r.moves and r.leg_s == pytest.approx([leg, leg, 2 * leg])
+    assert r.where(0, 10.0) == (0, 0, 0.0, 0.0)  # waiting at its first post
+    a, b, walked, length = r.where(0, ROUND_DWELL_S + 5.0)
+    assert (a, b, length) == (0, 2, pytest.approx(leg)) and walked == pytest.approx(5.0)
+    assert r.where(1, ROUND_DWELL_S + leg + 1.0)[:2] == (4, 4)  # unit starting at post 1 waits at post 2
+    row = walk_times_to_s(net, net.length_m / ROUND_SPEED_MPS, 4)  # seconds to node 4
+    # 5 s past post 0 towards post 2: on to node 2 (leg - 5 s), then 20 m more; not back to 0 (5 s + 40 m)
+    assert r.eta_s(row, 0, ROUND_DWELL_S + 5.0) == pytest.approx(leg - 5.0 + leg)
+    cycle = 3 * ROUND_DWELL_S + 4 * leg
+    assert r.where(0, cycle + 10.0) == r.where(0, 10.0)  # round and round
+
+
+def test_ring_patrol_answers_from_where_it_is_on_its_round(network) -> None:
+    """In the twin: an idle ring-patrol officer's walk to a crowd call starts where its round has taken
+    it (derived from time), not at its first post; gate posts stay put."""
+    model = PoliceModel(load_scenario("helsinki-newyear", SMALL), seed=0, network=network)
+    foot = model.event.foot
+    unit = next(u for u in model.units if u.index in foot.rounds)
+    gate = next(u for u in model.units if foot.foot[u.index] and u.index not in foot.rounds)
+    r, start = foot.rounds[unit.index]
+    target = int(model.event.crowd.layout.venue_nodes[0])
+    node = int(model.event.walk_to_road[target])
+    foot.call_walk[node] = target
+    foot.density_p_m2 = lambda: np.zeros(foot.net.n_links)
+    seen, gate_seen = [], []
+    for t in (0.0, 200.0, 400.0, 700.0, 1000.0, 1500.0):
+        if t > 0:
+            model.env.run(until=t)
+        assert unit.state.name == "idle" and unit.since == 0.0
+        eta = foot(node, np.array([unit.index, gate.index]), np.zeros(2))
+        row = foot.times_to_s(target)
+        assert eta[0] == pytest.approx(r.eta_s(row, start, t))
+        seen.append(eta[0])
+        gate_seen.append(eta[1])
+    assert seen[0] == pytest.approx(foot.times_to_s(target)[foot.post_walk[unit.index]])  # at its post first
+    assert len({round(s, 3) for s in seen}) > 2  # then it moves
+    assert len(set(gate_seen)) == 1

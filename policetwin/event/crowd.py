@@ -30,6 +30,7 @@ import numpy as np
 
 from policetwin.event.crowd_gates import CrowdGates
 from policetwin.event.gates import Gate
+from policetwin.event.hold import CrowdHold
 from policetwin.event.los import CAPACITY_P_MS, MAX_DENSITY_P_M2, supply_p_ms, weidmann_speed_factor
 from policetwin.event.record import CrowdRecorder
 from policetwin.event.routing import next_edges
@@ -50,7 +51,7 @@ def _rank_in_groups(keys: np.ndarray, priority: np.ndarray) -> tuple[np.ndarray,
     return order, rank
 
 
-class Crowd(CrowdGates):
+class Crowd(CrowdGates, CrowdHold):
     """People walking a :class:`WalkNetwork` to target sets, through gates (see the module docstring)."""
 
     def __init__(
@@ -120,6 +121,8 @@ class Crowd(CrowdGates):
         self.dist_tab = np.zeros((0, network.n_nodes))
         self.is_target = np.zeros((0, network.n_nodes), dtype=bool)
         self._stale = np.zeros(0, dtype=bool)  # targets whose next-edge table must be recomputed
+        self.hold_count = np.zeros(network.n_nodes, dtype=np.int64)  # holds covering a node (.hold)
+        self.holding = False
         self.recorder = CrowdRecorder(network, bin_s=bin_s, start_s=self.now)
         self.on_step: list[Callable[[Crowd], None]] = []
 
@@ -246,7 +249,8 @@ class Crowd(CrowdGates):
                 cand = self._leave_edges(cand, n_link, factor, t1)
         self.active = self.active[self.state[self.active] == EDGE]
         self.now = t1
-        self.recorder.observe(t1, self.link_counts(), self.queued_link, self.census())
+        queuing = self.queued_link + self.held_links() if self.holding else self.queued_link
+        self.recorder.observe(t1, self.link_counts(), queuing, self.census())
         for hook in self.on_step:
             hook(self)
 
@@ -257,6 +261,10 @@ class Crowd(CrowdGates):
         tg = self.target[cand]
         arrive = self.is_target[tg, node]
         nxt = np.where(arrive, -1, self.next_tab[tg, node]).astype(np.int64)
+        if self.holding:  # held in a waiting area: they stand at the end of their edge (.hold)
+            held = self._held(node, tg)
+            arrive[held], nxt[held] = False, -1
+            self.pos_m[cand[held]] = self.edge_len[e[held]]
         gate = np.where(nxt >= 0, self.gate_of_edge[np.maximum(nxt, 0)], -1)
         joins = gate >= 0
         if joins.any():
@@ -340,9 +348,11 @@ class Crowd(CrowdGates):
         node, tg = self.node[r], self.target[r]
         self.t_reach[r] = np.clip(self.t_due[r], t0, t1)  # arrivals or gate joins straight from a node
         arrive = self.is_target[tg, node]
+        held = self._held(node, tg)  # set out from a waiting area: not yet
+        arrive &= ~held
         if arrive.any():
             self._arrive(r[arrive], tg[arrive], node[arrive])
-        nxt = np.where(arrive, -1, self.next_tab[tg, node]).astype(np.int64)
+        nxt = np.where(arrive | held, -1, self.next_tab[tg, node]).astype(np.int64)
         gate = np.where(nxt >= 0, self.gate_of_edge[np.maximum(nxt, 0)], -1)
         if (gate >= 0).any():
             self.edge[r[gate >= 0]] = -1

@@ -3,7 +3,7 @@
 :class:`EventCrowd` turns a validated ``event:`` block and a walk network into a :class:`~.crowd.Crowd`
 (via :func:`~.layout.build_layout`), draws every attendee's origin, arrival and leaving time from its
 own generator, and runs as one simpy process (:meth:`EventCrowd.start`). Timeline at the step it falls
-in: lane changes (gate schedules), walk closures, the event's end (everyone not inside turns to their
+in: lane changes (gate schedules), walk closures, holds in waiting areas (:mod:`.hold`), the event's end (everyone not inside turns to their
 destination, gates close, ring barriers open outwards, those inside leave spread over ``leave_over``), and an evacuation order (gates
 close, ring barriers open outwards, everyone heads for the safe areas, nobody else sets out).
 """
@@ -102,6 +102,9 @@ class EventCrowd:
         for i, step in enumerate(event.interventions):
             if step.action not in ("close_roads", "open_roads"):  # those are the drive network's
                 self.timeline.append((self.at_s(step.at), 0, step.action, i))
+            if step.action == "hold" and step.until is not None:
+                self.timeline.append((self.at_s(step.until), 0, "unhold", i))
+        self.holds: dict[int, dict] = {}  # per hold intervention: at_s, released_s, peak_held
         self.one_way_edges = np.zeros(0, dtype=np.int64)  # walk edges closed by one_way (both modes)
         self.timeline.sort(key=lambda item: (item[0], item[1]))
         self.evacuation: dict | None = None
@@ -134,6 +137,11 @@ class EventCrowd:
         while self.timeline and self.timeline[0][0] <= crowd.now:
             _, _, action, index = self.timeline.pop(0)
             getattr(self, f"_do_{action}")(index)
+        if crowd.holding:
+            held = crowd.held_people().size
+            for h in self.holds.values():
+                if h["released_s"] is None:
+                    h["peak_held"] = max(h["peak_held"], held)
         if self.evacuation is not None:
             outer = self.layout.inside_ring[0]
             people = crowd.link_counts()[outer].sum() + crowd.census()[INSIDE] + crowd.census()[QUEUE]
@@ -170,6 +178,23 @@ class EventCrowd:
     def _hold_one_way(self) -> None:
         for mode in ("in", "out"):
             self.crowd.close_edges(self.one_way_edges, mode=mode, closed=True)
+
+    def _do_hold(self, i: int) -> None:
+        """People on their way in wait at the waiting area's nodes (:mod:`.hold`)."""
+        self.crowd.set_hold(self.layout.hold_nodes[i], on=True)
+        self.holds[i] = {"name": self.event.interventions[i].name, "at_s": self.crowd.now, "released_s": None,
+                         "peak_held": 0}  # fmt: skip
+
+    def _do_unhold(self, i: int) -> None:
+        hold = self.holds.get(i)
+        if hold is not None and hold["released_s"] is None:
+            self.crowd.set_hold(self.layout.hold_nodes[i], on=False)
+            hold["released_s"] = self.crowd.now
+
+    def _do_release(self, i: int) -> None:
+        name = self.event.interventions[i].name
+        for h in [h for h, d in self.holds.items() if name in (None, d["name"])]:
+            self._do_unhold(h)
 
     def _do_lanes(self, i: int) -> None:
         step = self.event.interventions[i]
@@ -279,6 +304,8 @@ class EventCrowd:
             "edges_at_los_e_f": int((crowd.recorder.seconds_los_ef > 0).sum()),
             "egress_95_s": float(np.quantile(gone_after_end, 0.95)) if gone_after_end.size else None,
         }  # fmt: skip
+        if self.holds:
+            out["holds"] = [dict(h) for _, h in sorted(self.holds.items())]
         if self.evacuation is not None:
             t, people = (
                 np.array(self.inside_count, dtype=float).T if self.inside_count else (np.zeros(0),) * 2

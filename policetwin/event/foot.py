@@ -9,7 +9,8 @@ closures do not stop police. The time is fixed when the officer is sent (the cro
 car trip takes the congestion of its departure hour): the same seconds rank candidates in dispatch and
 give the arrival. The unit's trip is still drawn on the road network (position, ``trips.parquet``), at
 the pace that makes it arrive then. Hooked in by :mod:`policetwin.sim.event_glue` (``Etas.override``,
-``Fleet.on_foot``) only when the event has foot police.
+``Fleet.on_foot``) only when the event has foot police. Idle ring patrols start their walk where
+their round has taken them (:mod:`.foot_round`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.spatial import cKDTree
 
+from policetwin.agents.unit import UnitState
 from policetwin.event.gate_choice import MIN_SPEED_FACTOR
 from policetwin.event.los import FREE_SPEED_MPS, weidmann_speed_factor
 from policetwin.maps.router import Router
@@ -75,7 +77,22 @@ class FootEtas:
                 post = posts[(unit - int(first[g])) % len(posts)]
                 px, py = net.to_xy(np.array([post.lon]), np.array([post.lat]))
                 self.post_walk[unit] = int(self._tree.query([float(px[0]), float(py[0])])[1])
+        self.rounds = self._rounds(groups, first)
         self._row: tuple[float, int, np.ndarray] | None = None  # (time, target, row) of the last search
+
+    def _rounds(self, groups: list, first: np.ndarray) -> dict[int, tuple[object, int]]:
+        """Per idle-patrolling unit: (its group's :class:`~.foot_round.Round`, its first post's index)."""
+        from policetwin.event.foot_round import Round
+
+        out: dict[int, tuple[object, int]] = {}
+        for g, group in enumerate(groups):
+            units = np.arange(first[g], first[g + 1])
+            if "ring_patrol" not in group.capabilities or not group.posts or not self.foot[units].all():
+                continue
+            r = Round(self.net, self.post_walk[units[: len(group.posts)]])  # unit k starts at post k mod P
+            if r.moves:
+                out.update({int(u): (r, int(j) % len(group.posts)) for j, u in enumerate(units.tolist())})
+        return out
 
     def walk_node(self, road_node: int) -> int:
         """The walk node nearest to a road node."""
@@ -106,6 +123,11 @@ class FootEtas:
             unit = units[candidates[j]]
             start, offset = unit.position(now)
             post = self.post_walk[unit.index]
-            walk = post if start == unit.home_node and offset == 0.0 and post >= 0 else self.walk_node(start)
+            at_post = start == unit.home_node and offset == 0.0 and post >= 0
+            round_ = self.rounds.get(unit.index) if at_post and unit.state == UnitState.idle else None
+            if round_ is not None:  # a ring patrol on its round (.foot_round)
+                eta[j] = round_[0].eta_s(row, round_[1], now - unit.since)
+                continue
+            walk = post if at_post else self.walk_node(start)
             eta[j] = offset + row[walk]
         return eta

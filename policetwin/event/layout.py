@@ -5,7 +5,8 @@
   entering through it means the gate's screening queue, leaving through it is open (no screening).
 - The venue is the walk nodes inside its shape (or the nearest node); origins, destinations and safe
   areas snap to their nearest walk node.
-Map problems (venue off the map, no link crossing a ring near a gate, a place far from any walk way)
+Map problems (venue off the map, no link crossing a ring near a gate, a place far from any walk way, a
+waiting area with no walk node within its radius)
 are returned as ``(field path, message)`` pairs, like the schema's :class:`FieldProblems`.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 import shapely
 
 from policetwin.event.geometry import ring_shapes, venue_shape
+from policetwin.event.hold import hold_area_nodes
 from policetwin.event.walknet import WalkNetwork
 from policetwin.scenarios.event import Event
 
@@ -40,6 +42,7 @@ class Layout:
     origin_nodes: np.ndarray
     destination_nodes: np.ndarray
     inside_ring: list[np.ndarray]  # per ring: links with both ends inside it
+    hold_nodes: dict[int, np.ndarray] = field(default_factory=dict)  # per hold intervention: its nodes
     problems: list[tuple[tuple, str]] = field(default_factory=list)
 
 
@@ -123,10 +126,15 @@ def build_layout(event: Event, walk: WalkNetwork) -> Layout:
     dests, p2 = snap_places(net, event.attendees.destinations or [], ("attendees", "destinations"))
     node_in = [np.asarray(shapely.contains_xy(ring, net.x, net.y)) for ring in rings]
     inside_ring = [np.flatnonzero(m[net.link_u] & m[net.link_v]) for m in node_in]
+    hold_nodes, p3 = {}, []
+    for i, step in enumerate(event.interventions):
+        if step.action == "hold":
+            hold_nodes[i], found = hold_area_nodes(net, step, ("interventions", i))
+            p3 += found
     return Layout(
         network=net, venue=venue, rings=rings, venue_nodes=venue_nodes, ring_edges=ring_edges,
         gate_edges=gate_edges, gate_nodes=np.asarray(gate_nodes, dtype=np.int64), origin_nodes=origins,
-        destination_nodes=dests, inside_ring=inside_ring, problems=problems + p1 + p2,
+        destination_nodes=dests, inside_ring=inside_ring, hold_nodes=hold_nodes, problems=problems + p1 + p2 + p3,
     )  # fmt: skip
 
 

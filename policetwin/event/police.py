@@ -6,7 +6,9 @@ unit groups with posts, so event officers are dispatched by the same dispatcher 
 Posts: ``gate_post`` at the gates (in turn), ``ring_patrol`` spread along the inside of a ring
 (:data:`PATROL_INSET_M` in), ``vehicle`` spread around the outermost ring (:data:`VEHICLE_OUTSET_M`
 out). Posts snap to the road network like any other post; officers on foot walk to crowd calls on the
-walk network at the crowd's pace (:mod:`policetwin.event.foot`), anywhere else they go by road.
+walk network at the crowd's pace (:mod:`policetwin.event.foot`), anywhere else they go by road. Idle
+ring patrols walk their group's posts in turn (:mod:`policetwin.event.foot_round`): crowd calls are
+timed from where the round has taken them.
 Units given by ``count`` or ``per_station`` become one group per station (same stations and order;
 their names lose the zero padding). Event groups are named ``event-<name>`` and have the capability
 ``event`` (dispatch keeps them for crowd calls, see :mod:`policetwin.sim.event_glue`).

@@ -218,13 +218,25 @@ class Attendees(Strict):
 class Intervention(Strict):
     """A timeline action: ``close_walk`` / ``open_walk`` (walk links within ``radius_m`` of a point),
     ``one_way`` (walk links within ``radius_m`` of a point: walkers only in the direction nearest
-    ``heading_deg``, for the rest of the run), ``lanes`` (set a gate's open lanes), ``evacuate``
+    ``heading_deg``, for the rest of the run), ``hold`` (attendees on their way in wait at the walk
+    nodes within ``radius_m`` of a point, until ``until`` or a ``release``), ``release`` (ends the hold
+    ``name``, else every hold), ``lanes`` (set a gate's open lanes), ``evacuate``
     (everyone to ``safe_areas``, default the destinations; ring barriers open outwards), ``close_roads``
     (road edges with an end inside ``ring`` or within ``radius_m`` of a point driven at ``speed_kph``)
     and ``open_roads`` (every earlier ``close_roads`` ends)."""
 
     at: EventTime
-    action: Literal["close_walk", "open_walk", "one_way", "lanes", "evacuate", "close_roads", "open_roads"]
+    action: Literal[
+        "close_walk",
+        "open_walk",
+        "one_way",
+        "hold",
+        "release",
+        "lanes",
+        "evacuate",
+        "close_roads",
+        "open_roads",
+    ]
     lon: Lon | None = None
     lat: Lat | None = None
     radius_m: float = Field(default=25.0, gt=0, le=2000)
@@ -234,11 +246,15 @@ class Intervention(Strict):
     ring: str | None = None  # close_roads: the ring's inside
     speed_kph: float = Field(default=5.0, gt=0, le=50)  # close_roads: police may still drive at this
     heading_deg: float | None = Field(default=None, ge=0, lt=360)  # one_way: compass direction allowed
+    until: EventTime | None = None  # hold: released then (else by a release)
+    name: str | None = Field(default=None, min_length=1)  # hold: its name; release: the hold it ends
 
     @model_validator(mode="after")
     def _fields_for_action(self) -> Intervention:
         problems = []
-        if self.action in ("close_walk", "open_walk", "one_way") and (self.lon is None or self.lat is None):
+        if self.action in ("close_walk", "open_walk", "one_way", "hold") and (
+            self.lon is None or self.lat is None
+        ):
             problems.append((("lon",), f"{self.action} needs lon and lat"))
         if self.action == "one_way" and self.heading_deg is None:
             problems.append((("heading_deg",), "one_way needs heading_deg (compass degrees walkers may go)"))
@@ -248,6 +264,10 @@ class Intervention(Strict):
             problems.append((("ring",), "ring is only used by close_roads"))
         if self.action == "lanes" and (self.gate is None or self.open is None):
             problems.append((("gate",), "lanes needs gate and open"))
+        if self.until is not None and self.action != "hold":
+            problems.append((("until",), "until is only used by hold"))
+        if self.name is not None and self.action not in ("hold", "release"):
+            problems.append((("name",), "name is only used by hold and release"))
         if self.safe_areas is not None and self.action != "evacuate":
             problems.append((("safe_areas",), "safe_areas is only used by evacuate"))
         if problems:
@@ -319,6 +339,9 @@ class Event(Strict):
             if ring is not None and ring not in rings:
                 problems.append(((*path, "ring"), f"no ring is named {ring!r}{nearest_name(ring, rings)}; "
                                  f"rings: {', '.join(rings)}"))  # fmt: skip
+        from policetwin.event.hold import hold_name_problems
+
+        problems += hold_name_problems(self.interventions)
         crush = self.incidents.crush if self.incidents is not None else None
         if crush is not None and crush.density_p_m2 >= self.crowd.max_density_p_m2:
             problems.append((("incidents", "crush", "density_p_m2"), f"{crush.density_p_m2:g} p/m2 is not below "
@@ -370,6 +393,13 @@ def check_event_times(event: Event, *, duration_s: float, scenario_start: str) -
         if at > duration_s:
             problems.append((("interventions", i, "at"), f"at {at / 3600:.2f} h is outside the run "
                              f"(0 to {duration_s / 3600:.2f} h)"))  # fmt: skip
+        if step.until is not None and event_time_s(step.until, scenario_start) > duration_s:
+            problems.append((("interventions", i, "until"), "until is outside the run"))
+    to_s = lambda t: event_time_s(t, scenario_start)  # noqa: E731
+    steps = event.interventions
+    from policetwin.event.hold import hold_time_problems
+
+    problems += hold_time_problems(steps, [to_s(s.at) for s in steps], to_s)
     for g, gate in enumerate(event.gates):
         for i, change in enumerate(gate.schedule):
             if event_time_s(change.at, scenario_start) > duration_s:
