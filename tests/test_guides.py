@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDES = ROOT / "docs" / "guides"
@@ -28,23 +28,6 @@ DASK_LINE = re.compile(r"^dask (scheduler|worker) .*&\s*$", re.M)
 def blocks(guide: Path) -> list[tuple[str, str]]:
     """(language, code) of every fenced block of a guide, in order."""
     return [(m[1], m[2]) for m in BLOCK.finditer(guide.read_text(encoding="utf-8"))]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a process this test started (its own process group) by its id."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def _start_dask(line: str, cwd: Path, env: dict[str, str], port: int, procs: list) -> None:
@@ -74,7 +57,7 @@ def _start_dask(line: str, cwd: Path, env: dict[str, str], port: int, procs: lis
 def run_guide(name: str, cwd: Path) -> None:
     """Run every block of ``docs/guides/NAME`` in ``cwd``; fail with the block and its output."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "160"}
-    port = _free_port()
+    port = free_port()
     procs: list[subprocess.Popen] = []
     try:
         for lang, code in blocks(GUIDES / name):
@@ -91,7 +74,7 @@ def run_guide(name: str, cwd: Path) -> None:
             )
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
 
 
 def test_planner_guide(tmp_path: Path) -> None:

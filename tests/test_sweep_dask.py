@@ -4,8 +4,6 @@ values as the local process pool, since both run the same task function with the
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
+from procs import free_port, stop
 from typer.testing import CliRunner
 
 from policetwin.cli import app
@@ -34,29 +33,12 @@ STUDY = """\
     """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a process we started (its own process group: the worker's nanny and its child) by PID."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 @pytest.fixture
 def dask_cluster(tmp_path: Path):
     """A scheduler and one worker process with 2 threads on 127.0.0.1 (no dashboards)."""
     if not DASK.exists():
         pytest.skip("dask CLI not installed")
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     logs = tmp_path / "dask-logs"
     logs.mkdir()
@@ -91,7 +73,7 @@ def dask_cluster(tmp_path: Path):
     finally:
         for proc in (worker, scheduler):
             if proc is not None:
-                _stop(proc)
+                stop(proc)
         s_log.close()
         w_log.close()
 

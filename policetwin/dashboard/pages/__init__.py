@@ -178,3 +178,25 @@ def no_runs_layout(page: str, title_key: str, lang: str) -> html.Div:
     return frame(
         page, lang, [html.H2(t(title_key, lang)), html.Div(t("common.no_runs", lang), className="pt-note")]
     )
+
+
+def picker_page(
+    page: str, lang: str, *, prefix: str, found: list, chosen: str | None, run: str | None, body: Callable
+) -> html.Div:
+    """A page over one of several things found (sweeps, demand folders; each with ``key`` and ``label``):
+    its title, a drop-down to choose one (ids ``<prefix>-pick``, ``<prefix>-shown``) and ``body(chosen)``,
+    or a note when none was found (catalogue keys ``<prefix>.title``, ``.choose``, ``.none``)."""
+    title = html.H2(t(f"{prefix}.title", lang))
+    if not found:
+        note = html.Div(t(f"{prefix}.none", lang), className="pt-note", id=f"{prefix}-none")
+        return frame(page, lang, [title, note], run=run)
+    ref = next((x for x in found if x.key == chosen), found[0])
+    options = [{"label": x.label, "value": x.key} for x in found]
+    picker = html.Div(
+        [html.Label(t(f"{prefix}.choose", lang), htmlFor=f"{prefix}-pick"),
+         dcc.Dropdown(labels=dropdown_labels(lang), id=f"{prefix}-pick", options=options, value=ref.key,
+                      clearable=False),
+         dcc.Store(id=f"{prefix}-shown", data=ref.key)],
+        className="pt-picker",
+    )  # fmt: skip
+    return frame(page, lang, [title, picker, *body(ref)], run=run)

@@ -11,7 +11,14 @@ from policetwin.dashboard.app import current
 from policetwin.dashboard.demanddata import DemandRef, find_demand, read_fit, read_forecast_cells, read_scores
 from policetwin.dashboard.figures_demand import forecast_figure, profile_figure, surface_figure
 from policetwin.dashboard.i18n import normalise_lang, t
-from policetwin.dashboard.pages import PageSpec, dropdown_labels, error_box, frame, href, register_page_spec
+from policetwin.dashboard.pages import (
+    PageSpec,
+    dropdown_labels,
+    error_box,
+    href,
+    picker_page,
+    register_page_spec,
+)
 from policetwin.dashboard.rundata import RunDirError
 
 METHODS = ("kde", "prospective", "hawkes", "last_period", "uniform")
@@ -99,26 +106,12 @@ def layout(
 ) -> html.Div:
     """The Demand page for the demand folder ``demand`` (its key; default: the first found)."""
     lang = normalise_lang(lang or current().lang)
-    found = folders()
-    title = html.H2(t("dem.title", lang))
-    if not found:
-        return frame(
-            "demand",
-            lang,
-            [title, html.Div(t("dem.none", lang), className="pt-note", id="dem-none")],
-            run=run,
-        )
-    ref = next((d for d in found if d.key == demand), found[0])
-    picker = html.Div(
-        [html.Label(t("dem.choose", lang), htmlFor="dem-pick"),
-         dcc.Dropdown(labels=dropdown_labels(lang), id="dem-pick", options=[{"label": d.label, "value": d.key} for d in found],
-                      value=ref.key, clearable=False),
-         dcc.Store(id="dem-shown", data=ref.key)],
-        className="pt-picker",
-    )  # fmt: skip
-    body = [html.H3(t("dem.fit_title", lang)), *_fit_part(ref, lang), html.H3(t("dem.forecast_title", lang)),
-            *_forecast_part(ref, lang), *score_table(ref, lang)]  # fmt: skip
-    return frame("demand", lang, [title, picker, *body], run=run)
+
+    def body(ref: DemandRef) -> list:
+        return [html.H3(t("dem.fit_title", lang)), *_fit_part(ref, lang), html.H3(t("dem.forecast_title", lang)),
+                *_forecast_part(ref, lang), *score_table(ref, lang)]  # fmt: skip
+
+    return picker_page("demand", lang, prefix="dem", found=folders(), chosen=demand, run=run, body=body)
 
 
 def _choose(key: str, lang: str, shown: str | None) -> object:

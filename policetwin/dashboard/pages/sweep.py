@@ -10,7 +10,7 @@ from dash import ALL, Input, Output, State, dcc, html
 from policetwin.dashboard.app import current
 from policetwin.dashboard.figures_sweep import diff_figure, kpi_figure
 from policetwin.dashboard.i18n import fmt_duration, normalise_lang, t
-from policetwin.dashboard.pages import PageSpec, dropdown_labels, error_box, frame, href, register_page_spec
+from policetwin.dashboard.pages import PageSpec, error_box, href, picker_page, register_page_spec
 from policetwin.dashboard.rundata import RunDirError, run_key
 from policetwin.dashboard.sweepdata import SweepData, SweepRef, find_sweeps, fmt_value, kept_run, read_sweep
 
@@ -117,24 +117,15 @@ def layout(
 ) -> html.Div:
     """The Sweep page for ``sweep`` (a sweep key; default: the newest sweep)."""
     lang = normalise_lang(lang or current().lang)
-    found = sweeps()
-    title = html.H2(t("sweep.title", lang))
-    if not found:
-        return frame(
-            "sweep",
-            lang,
-            [title, html.Div(t("sweep.none", lang), className="pt-note", id="sweep-none")],
-            run=run,
-        )
-    ref = next((s for s in found if s.key == sweep), found[0])
-    picker = html.Div(
-        [html.Label(t("sweep.choose", lang), htmlFor="sweep-pick"),
-         dcc.Dropdown(labels=dropdown_labels(lang), id="sweep-pick", options=[{"label": s.label, "value": s.key} for s in found],
-                      value=ref.key, clearable=False),
-         dcc.Store(id="sweep-shown", data=ref.key)],
-        className="pt-picker",
-    )  # fmt: skip
-    return frame("sweep", lang, [title, picker, *content(ref, lang)], run=run)
+    return picker_page(
+        "sweep",
+        lang,
+        prefix="sweep",
+        found=sweeps(),
+        chosen=sweep,
+        run=run,
+        body=lambda ref: content(ref, lang),
+    )
 
 
 def _choose(key: str, lang: str, shown: str | None) -> object:
