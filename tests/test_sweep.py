@@ -244,3 +244,21 @@ def test_unreachable_scheduler_and_resume_of_a_non_sweep_exit_2(tmp_path: Path) 
     assert (tmp_path / "plain" / "notes.txt").read_text() == "mine"
     result = invoke("report", tmp_path / "plain")
     assert result.exit_code == 2 and "not a sweep directory" in result.stderr
+
+
+def test_common_random_numbers_narrow_every_difference_on_the_bundled_study(tmp_path: Path):
+    """The bundled study as shipped (30 runs, common seeds): for every arm and KPI the paired 95% CI of
+    the difference to the baseline (22 units, nearest) is narrower than the unpaired (Welch) one."""
+    study_file = Path(__file__).resolve().parents[1] / "experiments" / "units-vs-policy.yaml"
+    out = tmp_path / "uvp"
+    result = invoke("sweep", study_file, "--out", out, "--workers", 2, "-q")
+    assert result.exit_code == 0, result.output
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert len(runs) == 30 and (runs["status"] == "ok").all()
+    table = arm_table(runs, yaml.safe_load((out / "study.yaml").read_text(encoding="utf-8")))
+    others = table[~((table["units"] == 22) & (table["policy"] == "nearest"))]
+    kpis = [c[: -len("_diff_hw")] for c in table.columns if c.endswith("_diff_hw")]
+    assert len(others) == 5 and len(kpis) == 5
+    for _, row in others.iterrows():
+        for kpi in kpis:
+            assert row[f"{kpi}_diff_hw"] < row[f"{kpi}_diff_hw_unpaired"], (row["arm"], kpi)
