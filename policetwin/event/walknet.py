@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +28,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from policetwin.errors import MapError
+from policetwin.maps.io_util import write_npz_cache
 from policetwin.maps.network import RoadNetwork, utm_crs_for
 
 WALK_CACHE_FORMAT = 1
@@ -336,17 +335,9 @@ def _cache_key(spec: str, path: Path | None) -> str:
 
 
 def _write_npz(network: WalkNetwork, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {k: getattr(network, k) for k in ("name", "source", "kind", "crs", "stats")}
     arrays = {k: getattr(network, k) for k in _ARRAYS}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, highway=network.highway.astype(str), meta=np.array(json.dumps(meta)), **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
+    write_npz_cache(path, arrays, meta=meta, highway=network.highway)
 
 
 def _read_npz(path: Path) -> WalkNetwork:

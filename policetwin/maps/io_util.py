@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +44,17 @@ def one_line(exc: BaseException, limit: int = 160) -> str:
     """An exception's message on one line, cut to ``limit`` characters (for :class:`MapError` texts)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def write_npz_cache(path: Path, arrays: dict[str, np.ndarray], *, meta: dict, highway: np.ndarray) -> None:
+    """Write a network cache file atomically (a temporary file renamed into place): ``arrays``, the
+    ``highway`` tags as strings and ``meta`` as JSON. A cache that cannot be written is simply skipped."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, highway=highway.astype(str), meta=np.array(json.dumps(meta)), **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from policetwin.errors import MapError
 from policetwin.maps.bundled import BUNDLED_CITIES, helsinki_pbf_path, load_coquimbo
+from policetwin.maps.io_util import write_npz_cache
 from policetwin.maps.network import RoadNetwork
 
 CACHE_FORMAT = 2
@@ -158,7 +158,6 @@ def _cache_key(spec: str, kind: str, base_dir: Path | None) -> str:
 
 
 def _write_npz(network: RoadNetwork, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "name": network.name,
         "source": network.source,
@@ -167,16 +166,7 @@ def _write_npz(network: RoadNetwork, path: Path) -> None:
         "stats": network.stats,
     }
     arrays = {k: getattr(network, k) for k in _ARRAYS}
-    arrays["highway"] = network.highway.astype(str)
-    arrays["meta"] = np.array(json.dumps(meta))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
+    write_npz_cache(path, arrays, meta=meta, highway=network.highway)
 
 
 def _read_npz(path: Path) -> RoadNetwork:
