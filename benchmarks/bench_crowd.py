@@ -16,11 +16,11 @@ import resource
 import time
 
 import numpy as np
-import shapely
 import simpy
 
 from policetwin.event.crowd import EDGE
 from policetwin.event.engine import EventCrowd
+from policetwin.event.layout import gates_on_ring
 from policetwin.event.walknet import load_walk_network
 from policetwin.scenarios.event import Event
 
@@ -29,19 +29,9 @@ LON0, LAT0 = 24.9525, 60.1693
 
 def gates_on(walk, ring_m: float, count: int, ring: str, lanes: int) -> list[dict]:
     """``count`` gates spread over the walk links crossing a buffer ring around the venue."""
-    x0, y0 = walk.to_xy(np.array([LON0]), np.array([LAT0]))
-    boundary = shapely.Point(x0[0], y0[0]).buffer(60.0, quad_segs=16).buffer(ring_m, quad_segs=16).boundary
-    ends = [np.column_stack([walk.x[walk.link_u], walk.y[walk.link_u]]),
-            np.column_stack([walk.x[walk.link_v], walk.y[walk.link_v]])]  # fmt: skip
-    lines = shapely.linestrings(np.stack(ends, axis=1))
-    crossing = np.flatnonzero(shapely.intersects(lines, boundary))
-    points = np.array(
-        [shapely.get_coordinates(shapely.intersection(lines[k], boundary))[0] for k in crossing]
+    return gates_on_ring(
+        walk, lon=LON0, lat=LAT0, venue_m=60.0, ring_m=ring_m, count=count, ring=ring, lanes=lanes
     )
-    pick = points[np.linspace(0, len(points) - 1, count).astype(int)]
-    lon, lat = walk.to_lonlat(pick[:, 0], pick[:, 1])
-    return [{"name": f"{ring}{i}", "lon": float(a), "lat": float(b), "ring": ring, "lanes": lanes}
-            for i, (a, b) in enumerate(zip(lon, lat, strict=True))]  # fmt: skip
 
 
 def main() -> None:

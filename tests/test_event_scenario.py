@@ -7,12 +7,12 @@ import copy
 
 import numpy as np
 import pytest
-import shapely
 import simpy
 from pydantic import ValidationError
 
 from policetwin.event.crowd import EDGE, GONE, INSIDE, ORIGIN, QUEUE
 from policetwin.event.engine import EventCrowd, arrival_offsets_s
+from policetwin.event.layout import gates_on_ring
 from policetwin.event.record import CROWD_COLUMNS, GATE_COLUMNS
 from policetwin.event.walknet import load_walk_network
 from policetwin.scenarios.base import FieldProblems
@@ -28,18 +28,9 @@ def walk():
 
 def gates_on(walk, ring_m: float, count: int, ring: str, *, lanes: int = 4) -> list[dict]:
     """``count`` gates where walk links cross a buffer ring around the venue (spread along it)."""
-    x0, y0 = walk.to_xy(np.array([LON0]), np.array([LAT0]))
-    boundary = shapely.Point(x0[0], y0[0]).buffer(60.0, quad_segs=16).buffer(ring_m, quad_segs=16).boundary
-    lines = shapely.linestrings(np.stack([np.column_stack([walk.x[walk.link_u], walk.y[walk.link_u]]),
-                                          np.column_stack([walk.x[walk.link_v], walk.y[walk.link_v]])], axis=1))  # fmt: skip
-    crossing = np.flatnonzero(shapely.intersects(lines, boundary))
-    points = np.array(
-        [shapely.get_coordinates(shapely.intersection(lines[k], boundary))[0] for k in crossing]
+    return gates_on_ring(
+        walk, lon=LON0, lat=LAT0, venue_m=60.0, ring_m=ring_m, count=count, ring=ring, lanes=lanes
     )
-    pick = points[np.linspace(0, len(points) - 1, count).astype(int)]
-    lon, lat = walk.to_lonlat(pick[:, 0], pick[:, 1])
-    return [{"name": f"{ring}{i}", "lon": float(a), "lat": float(b), "ring": ring, "lanes": lanes}
-            for i, (a, b) in enumerate(zip(lon, lat, strict=True))]  # fmt: skip
 
 
 def event_data(walk, *, total: int = 4000) -> dict:

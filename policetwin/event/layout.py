@@ -52,6 +52,32 @@ def _lines(net: WalkNetwork) -> np.ndarray:
     return shapely.linestrings(coords)
 
 
+def gates_on_ring(
+    net: WalkNetwork,
+    *,
+    lon: float,
+    lat: float,
+    venue_m: float,
+    ring_m: float,
+    count: int,
+    ring: str,
+    lanes: int,
+) -> list[dict]:
+    """``count`` gates (``event.gates`` entries) spread along a ring ``ring_m`` beyond a round venue of
+    radius ``venue_m`` at (lon, lat), where walk links cross it: a quick layout for tests and benchmarks."""
+    x0, y0 = net.to_xy(np.array([lon]), np.array([lat]))
+    boundary = shapely.Point(x0[0], y0[0]).buffer(venue_m, quad_segs=16).buffer(ring_m, quad_segs=16).boundary
+    lines = _lines(net)
+    crossing = np.flatnonzero(shapely.intersects(lines, boundary))
+    points = np.array(
+        [shapely.get_coordinates(shapely.intersection(lines[k], boundary))[0] for k in crossing]
+    )
+    pick = points[np.linspace(0, len(points) - 1, count).astype(int)]
+    lons, lats = net.to_lonlat(pick[:, 0], pick[:, 1])
+    return [{"name": f"{ring}{i}", "lon": float(a), "lat": float(b), "ring": ring, "lanes": lanes}
+            for i, (a, b) in enumerate(zip(lons, lats, strict=True))]  # fmt: skip
+
+
 def snap_places(net: WalkNetwork, places, path: tuple) -> tuple[np.ndarray, list[tuple[tuple, str]]]:
     """Nearest walk node of each place, and problems for places too far from the walk network."""
     if not places:
