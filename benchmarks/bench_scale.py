@@ -99,7 +99,7 @@ def run_point(point: dict, *, hours: float, profile: bool = False) -> dict:
     if profiler is not None:
         profiler.disable()
         text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(profiler, stream=text).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(25)
         print(text.getvalue(), file=sys.stderr)
     engine = result.summary["engine"]
     n = result.summary["incidents"]["count"]
@@ -117,6 +117,7 @@ def run_point(point: dict, *, hours: float, profile: bool = False) -> dict:
         "dispatch_mean_us": engine["dispatch_mean_us"],
         "incidents_per_s_engine": round(n / max(engine["simulate_s"], 1e-9)),
         "dense_rows": bool(router.dense),
+        "routing": router.backend,
         "dijkstra_calls": router.dijkstra_calls,
         "day_estimate_s": round(engine["setup_s"] + engine["simulate_s"] * 24.0 / hours, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

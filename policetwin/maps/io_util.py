@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -47,14 +49,25 @@ def one_line(exc: BaseException, limit: int = 160) -> str:
 
 
 def write_npz_cache(path: Path, arrays: dict[str, np.ndarray], *, meta: dict, highway: np.ndarray) -> None:
-    """Write a network cache file atomically (a temporary file renamed into place): ``arrays``, the
-    ``highway`` tags as strings and ``meta`` as JSON. A cache that cannot be written is simply skipped."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    os.close(fd)
+    """Write a network cache file atomically: ``arrays``, the ``highway`` tags as strings and ``meta`` as
+    JSON (:func:`write_cache_atomic`)."""
+    write_cache_atomic(
+        path, lambda fh: np.savez(fh, highway=highway.astype(str), meta=np.array(json.dumps(meta)), **arrays)
+    )
+
+
+def write_cache_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write a cache file through a temporary file renamed into place (readers never see half a file);
+    a cache that cannot be written is simply skipped."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix + ".tmp")
+        os.close(fd)
+    except OSError:
+        return
     try:
         with open(tmp, "wb") as fh:
-            np.savez(fh, highway=highway.astype(str), meta=np.array(json.dumps(meta)), **arrays)
+            write(fh)
         os.replace(tmp, path)
     except OSError:
         Path(tmp).unlink(missing_ok=True)

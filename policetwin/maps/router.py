@@ -43,6 +43,9 @@ class Router:
         *,
         dense_max_bytes: int = DEFAULT_DENSE_MAX_BYTES,
         lru_rows: int = 4096,
+        hierarchy: bool | None = None,
+        lon: np.ndarray | None = None,
+        lat: np.ndarray | None = None,
     ) -> None:
         self.n_nodes = int(n_nodes)
         u = np.asarray(edge_u, dtype=np.int64)
@@ -67,6 +70,31 @@ class Router:
         self._trees: dict[int, tuple[list[int], list[float]]] = {}
         self.dijkstra_calls = 0
         self.precompute_workers_used = 0
+        # exact times on maps too big for dense rows: a contraction hierarchy (None: auto, there)
+        self._use_hierarchy = (not self.dense) if hierarchy is None else bool(hierarchy)
+        self._coords = (lon, lat)
+        self._hierarchy = None
+
+    @property
+    def backend(self) -> str:
+        """How exact travel times are found: ``dense-rows`` (a cached row per target node: small maps),
+        ``cch`` (contraction hierarchy queries for the few units that may win: big maps) or
+        ``dijkstra`` (a bounded reverse search per call)."""
+        return "cch" if self._use_hierarchy else "dense-rows" if self.dense else "dijkstra"
+
+    @property
+    def hierarchy(self):
+        """The contraction hierarchy (:class:`policetwin.maps.cch.ContractionHierarchy`), built on first
+        use (seconds on 300k nodes; its node order is cached on disk); None unless ``backend`` is cch."""
+        if self._hierarchy is None and self._use_hierarchy:
+            from policetwin.maps.cch import ContractionHierarchy
+            from policetwin.maps.load import cache_dir
+
+            lon, lat = self._coords
+            if lon is None or lat is None:  # (no coordinates: a placeholder order, slower queries)
+                lon = lat = np.arange(self.n_nodes, dtype=float)
+            self._hierarchy = ContractionHierarchy(self.forward, lon=lon, lat=lat, cache=cache_dir())
+        return self._hierarchy
 
     def times_to(self, target: int, *, limit_s: float = np.inf) -> np.ndarray:
         """Travel time (s, float32) from every node to ``target``; cached.
@@ -174,7 +202,10 @@ class Router:
                 raise
 
     def travel_time(self, source: int, target: int) -> float:
-        """Shortest travel time source -> target in seconds."""
+        """Shortest travel time source -> target in seconds (one query on the hierarchy when the row of
+        ``target`` is not cached)."""
+        if self._use_hierarchy and not self.has_full_row(target):
+            return self.hierarchy.time(source, target)
         return float(self.times_to(target)[source])
 
     def successors_to(self, target: int) -> np.ndarray:

@@ -140,6 +140,7 @@ class Etas:
 
     def _derive(self, router) -> tuple:
         model, network = self.model, self.model.network
+        _ = router.hierarchy  # big maps: the contraction hierarchy is built now, in the setup
         rows = [router.times_from(int(n)) for n in model.station_nodes]
         station_rows = np.vstack(rows).astype(float)  # float64: ETAs are summed with offsets
         # where idle units wait (their station, or a post): forward and reverse rows of each such place
@@ -211,6 +212,21 @@ class Etas:
             nxt, offset = units[candidates[j]].position(now)
             eta[j] = row[nxt] + offset
         return eta
+
+    @staticmethod
+    def _hierarchy_etas(hierarchy, eta: np.ndarray, node: int, hopeful: list, rank: int | None) -> None:
+        """Exact ETAs (into ``eta``) of the ``hopeful`` moving units ((position, next node, seconds to it))
+        by contraction-hierarchy queries: for the nearest one only (``rank=1``: one query from all of
+        them at once; the others stay ``inf``, as they cannot beat it), else for each."""
+        if not hopeful:
+            return
+        where, nodes, offsets = (np.array(col) for col in zip(*hopeful, strict=True))
+        if rank == 1:
+            best, k = hierarchy.nearest(nodes, offsets, node)
+            if k >= 0:
+                eta[where[k]] = best
+            return
+        eta[where] = hierarchy.times_to(nodes, node) + offsets
 
     def travel_s(self, from_node: int, to_node: int) -> float:
         """Fastest travel time between two nodes (0 with instant travel)."""
@@ -314,6 +330,10 @@ class Etas:
                 hopeful.append((j, nxt, offset))
         if not hopeful and not touring_idx.size:
             self.pruned_searches += 1
+            return eta
+        hierarchy = self.router.hierarchy
+        if hierarchy is not None and not touring_idx.size:  # big maps: a query for the hopeful units only
+            self._hierarchy_etas(hierarchy, eta, node, hopeful, rank)
             return eta
         row = self.router.times_to(node, limit_s=limit)
         for j, nxt, offset in hopeful:

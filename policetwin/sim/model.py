@@ -111,7 +111,7 @@ class PoliceModel(mesa.Model):
         if self.closed_edges is not None:
             router = None  # a shared router has the open roads' times
         self.router = None if scenario.travel.mode == "instant" else router or Router(
-            network.n_nodes, network.edge_u, network.edge_v, road_times,
+            network.n_nodes, network.edge_u, network.edge_v, road_times, lon=network.lon, lat=network.lat,
         )  # fmt: skip
         self.kinds = list(scenario.demand.kinds) + (glue.crowd_kinds(scenario) if glue else [])
         n_units = scenario.units.count

@@ -103,7 +103,9 @@ class TimedRoads:
             times = slowed_times(
                 net, self.base_times_s, [self.areas[i] for i in keys], [self.speeds[i] for i in keys]
             )
-            hit = self.routers[active] = Router(net.n_nodes, net.edge_u, net.edge_v, times)
+            hit = self.routers[active] = Router(
+                net.n_nodes, net.edge_u, net.edge_v, times, lon=net.lon, lat=net.lat
+            )
             self.edges[active] = int(np.sum(times > self.base_times_s))
         return hit
 
