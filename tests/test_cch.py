@@ -109,6 +109,24 @@ def test_recustomizing_with_other_times_changes_the_answers():
     assert cch.time(0, 2) == pytest.approx(40.0)
 
 
+def test_a_router_of_other_times_re_customizes_the_same_hierarchy(coquimbo_network):
+    """Time-of-day travel per road class on a big map: a router of the same roads with other times
+    shares the preprocessing (only a new customization) and answers like scipy on those times."""
+    net = coquimbo_network
+    times = net.travel_times_s()
+    base = Router(net.n_nodes, net.edge_u, net.edge_v, times, dense_max_bytes=0, hierarchy=True,
+                  lon=net.lon, lat=net.lat)  # fmt: skip
+    slower = np.where(net.highway == "primary", 2.0, 1.0) * times
+    rush = Router(net.n_nodes, net.edge_u, net.edge_v, slower, dense_max_bytes=0, hierarchy=True, like=base)
+    assert rush.hierarchy.cch is base.hierarchy.cch and rush.hierarchy.metric is not base.hierarchy.metric
+    exact = Router(net.n_nodes, net.edge_u, net.edge_v, slower, dense_max_bytes=0, hierarchy=False)
+    rng = np.random.default_rng(3)
+    for source, target in rng.integers(net.n_nodes, size=(60, 2)).tolist():
+        want = float(exact.times_to(target)[source])
+        if np.isfinite(want):
+            assert abs(rush.hierarchy.time(source, target) - want) <= _tolerance(want, 2000)
+
+
 def test_the_node_order_is_cached_for_big_maps(tmp_path, monkeypatch):
     net = load_map("synthetic:20000:1", use_cache=False)
     times = net.travel_times_s()

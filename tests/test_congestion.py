@@ -43,7 +43,10 @@ travel:
     [
         ("[1, 2, 3]", "24 (daily) or 168 (hour-of-week) factors, got 3"),
         ("weekday-peak", "unknown congestion profile 'weekday-peak'"),
-        ("{primary: " + str([1.0] * 24) + "}", "per road class are not supported yet"),
+        ("{primary: " + str([1.0] * 23) + "}", "congestion.primary: congestion needs 24"),
+        ("{highway: weekday-peaks}", "unknown OSM highway class 'highway' in congestion"),
+        ("{primary: 11}", "congestion.primary: congestion factors are numbers in [0.1, 10]"),
+        ("{}", "needs at least one class"),
         (str([1.0] * 23 + [0.0]), "item 23 is 0.0"),
         ("[true" + ", 1" * 23 + "]", "item 0 is True"),
     ],
@@ -191,3 +194,50 @@ def test_dispatch_under_congestion_times_units_exactly_and_tours_keep_their_hour
     assert len(tours) >= 5 and model.congestion.factor_at(tours[0][0]) == 1.8
     for when, rate, g in tours:
         assert rate == model.patrol.rate[g] / model.congestion.factor_at(when)
+
+
+def triangle_network():
+    """0 - 1 - 2 on a primary road (100 s an edge), and a residential short cut 0 - 2 of 300 s; two-way."""
+    from policetwin.maps.network import build_network
+
+    ids = np.array([100, 101, 102])
+    u = np.array([100, 101, 100, 101, 102, 102])
+    v = np.array([101, 102, 102, 100, 101, 100])
+    return build_network(
+        name="triangle", source="hand-built test triangle", node_id=ids,
+        lon=np.array([0.0, 0.009, 0.018]), lat=np.zeros(3), edge_u_id=u, edge_v_id=v,
+        length_m=np.array([1000.0, 1000.0, 3000.0, 1000.0, 1000.0, 3000.0]),
+        highway=np.array(["primary", "primary", "residential"] * 2, dtype=object),
+        maxspeed_kph=np.full(6, 36.0),
+    )  # fmt: skip
+
+
+def test_rush_hour_on_one_road_class_takes_the_other_route() -> None:
+    """Primary roads twice as slow in the 08 h hour: at 07:10 the call at node 2 is reached over the
+    primary road (200 s), at 08:10 by the residential short cut (300 s, not 400 s): a different route,
+    exactly the analytic times; the drive home departs in its own hour."""
+    network = triangle_network()
+    scenario = line_scenario({"primary": RUSH}).model_copy(update={"map": "triangle"})
+    model = PoliceModel(scenario, seed=0, network=network)
+    assert model.class_congestion is not None
+    model.calls = CallBatch(t_call=np.array([600.0, 4200.0]), kind=np.zeros(2, np.int16), node=np.array([2, 2]),
+                            handling_s=np.zeros(2), on_scene_s=np.full(2, 60.0))  # fmt: skip
+    model.run()
+    assert model.recorder.times["t_arrive"][:2].tolist() == [800.0, 4500.0]
+    units = model.recorder.units_frame(model.unit_names)
+    log = [(r.state, r.t_start, r.t_end) for r in units.itertuples()]
+    assert log[3] == ("returning", 860.0, 1060.0)  # 07 h: the primary road
+    assert log[7] == ("returning", 4560.0, 4860.0)  # 08 h: the short cut
+    assert model.class_congestion.switches >= 2  # into the rush hour and out of it
+
+
+def test_class_factors_of_one_keep_the_run_s_own_router() -> None:
+    network = triangle_network()
+    scenario = line_scenario({"primary": 1, "other": "weekday-peaks"}).model_copy(update={"map": "triangle"})
+    model = PoliceModel(scenario, seed=0, network=network)
+    base = model.router
+    congestion = model.class_congestion
+    assert congestion.router(congestion.weighting(0)) is base  # Monday 00 h: every factor 1
+    assert congestion.weighting(8) == (1.0, 1.5)  # Monday 08 h: residential (other) in the morning peak
+    assert congestion.router(congestion.weighting(8)) is not base
+    assert model.congestion.factor_at(8 * 3600.0) == 1.0  # the router carries the factors

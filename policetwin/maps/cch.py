@@ -84,6 +84,15 @@ class ContractionHierarchy:
             self.metric.reset(weights.tolist())
         self._query = rk.CCHQuery(self.metric)
 
+    def with_times(self, edge_s: np.ndarray) -> ContractionHierarchy:
+        """A hierarchy of the same roads with other road seconds (same edge order): the preprocessing is
+        shared, only the customization is redone."""
+        other = object.__new__(ContractionHierarchy)
+        other.n_nodes, other._tail, other._head, other.cch = self.n_nodes, self._tail, self._head, self.cch
+        other.metric, other._query, other.queries = None, None, 0
+        other.customize(edge_s)
+        return other
+
     def time(self, source: int, target: int) -> float:
         """Fastest time (s) from ``source`` to ``target`` (inf when unreachable)."""
         self.queries += 1

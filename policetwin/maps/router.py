@@ -46,6 +46,7 @@ class Router:
         hierarchy: bool | None = None,
         lon: np.ndarray | None = None,
         lat: np.ndarray | None = None,
+        like: Router | None = None,
     ) -> None:
         self.n_nodes = int(n_nodes)
         u = np.asarray(edge_u, dtype=np.int64)
@@ -74,6 +75,7 @@ class Router:
         self._use_hierarchy = (not self.dense) if hierarchy is None else bool(hierarchy)
         self._coords = (lon, lat)
         self._hierarchy = None
+        self._like = like  # a router of the same roads with other times: its hierarchy is re-customized
 
     @property
     def backend(self) -> str:
@@ -90,6 +92,9 @@ class Router:
             from policetwin.maps.cch import ContractionHierarchy
             from policetwin.maps.load import cache_dir
 
+            if self._like is not None and self._like.hierarchy is not None:
+                self._hierarchy = self._like.hierarchy.with_times(self.forward.data)
+                return self._hierarchy
             lon, lat = self._coords
             if lon is None or lat is None:  # (no coordinates: a placeholder order, slower queries)
                 lon = lat = np.arange(self.n_nodes, dtype=float)

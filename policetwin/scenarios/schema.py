@@ -241,7 +241,9 @@ class Travel(Strict):
         Annotated[int, Field(strict=False, ge=1, le=9)], Annotated[float, Field(gt=0, le=3)]
     ] = Field(default_factory=dict)
     #: Time of day: travel-time multipliers by clock hour (24 or 168) or a named profile; None = off.
-    congestion: Annotated[str | list[float] | None, BeforeValidator(_congestion)] = None
+    congestion: Annotated[
+        str | list[float] | dict[str, str | list[float]] | None, BeforeValidator(_congestion)
+    ] = None
 
 
 class Outputs(Strict):

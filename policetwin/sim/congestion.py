@@ -9,8 +9,13 @@ whole length, even when it runs into the next hour. A trip to a call departs whe
 (the dispatch decision, which ranks units by those same times), a drive home when the unit is freed,
 a patrol tour keeps the factor of the hour it was drawn in (its drives back to the tour: their own
 departure hour). One factor for all roads scales every shortest time by the same number, so the exact
-rows of the router stay valid and are scaled, never recomputed. Factors per road class would change
-which route is fastest (a graph per distinct weighting): not supported yet.
+rows of the router stay valid and are scaled, never recomputed.
+
+Factors per road class (a mapping: OSM ``highway`` class -> factors or profile; ``other``: every class
+not named, default 1.0) change which route is fastest: each distinct weighting of the week's hours
+gets its own router (built when first needed; on big maps the contraction hierarchy is re-customized,
+not rebuilt), and at each hour where the weighting changes the model switches to it
+(:class:`ClassCongestion`), as timed road closures do. Trips are timed on the router of their departure.
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ def _weekday_peaks() -> list[float]:
 PROFILES: dict[str, list[float]] = {"weekday-peaks": _weekday_peaks()}
 
 
-def check_factors(value: object) -> str | list[float]:
-    """The ``travel.congestion`` value as given (a profile name or 24/168 floats), or ValueError.
+def check_factors(value: object) -> str | list[float] | dict[str, str | list[float]]:
+    """The ``travel.congestion`` value as given (a profile name, 24/168 floats, or a mapping of road
+    classes to either), or ValueError.
 
     Kept free of engine imports: the scenario schema calls it. Raises ``ValueError`` whose message
     the loader prefixes with the file, line and field.
@@ -50,8 +56,24 @@ def check_factors(value: object) -> str | list[float]:
             return value
         raise ValueError(f"unknown congestion profile {value!r}; named profiles: {', '.join(PROFILES)}")
     if isinstance(value, dict):
-        raise ValueError("factors per road class are not supported yet: give one list of 24 or 168 factors "
-                         "for all roads, or a named profile")  # fmt: skip
+        from policetwin.maps.speeds import FALLBACK_SPEED_KPH
+
+        if not value:
+            raise ValueError("congestion per road class needs at least one class")
+        out = {}
+        for key, factors in value.items():
+            if key != "other" and key not in FALLBACK_SPEED_KPH:
+                allowed = ", ".join([*FALLBACK_SPEED_KPH, "other"])
+                raise ValueError(f"unknown OSM highway class {key!r} in congestion; allowed: {allowed}")
+            if isinstance(factors, dict):
+                raise ValueError(f"congestion.{key}: a profile name, a number or a list of 24 or 168 factors")
+            if isinstance(factors, (int, float)) and not isinstance(factors, bool):
+                factors = [factors] * 24  # one factor at every hour
+            try:
+                out[str(key)] = check_factors(factors)
+            except ValueError as exc:
+                raise ValueError(f"congestion.{key}: {exc}") from None
+        return out
     if not isinstance(value, list):
         raise ValueError(f"congestion is a profile name or a list of 24 or 168 factors, got {value!r}")
     bad = [i for i, v in enumerate(value) if isinstance(v, bool) or not isinstance(v, (int, float))
@@ -65,14 +87,19 @@ def check_factors(value: object) -> str | list[float]:
     return [float(v) for v in value]
 
 
-class Congestion:
-    """The travel-time factor at any moment of a run (see the module docstring)."""
+def week_factors(factors: str | list[float]) -> np.ndarray:
+    """The factor of each hour of the week (hour 0 = Monday 00:00) of a profile name or 24/168 factors."""
+    week = np.asarray(PROFILES[factors] if isinstance(factors, str) else factors, dtype=float)
+    return np.tile(week, 7) if week.size == 24 else week
 
-    def __init__(self, factors: str | list[float], *, start: str) -> None:
-        values = PROFILES[factors] if isinstance(factors, str) else factors
-        week = np.asarray(values, dtype=float)
-        if week.size == 24:
-            week = np.tile(week, 7)
+
+class Congestion:
+    """The travel-time factor at any moment of a run (see the module docstring); with factors per road
+    class the factor is 1 (the router switched in carries them: :class:`ClassCongestion`)."""
+
+    def __init__(self, factors: str | list[float] | dict, *, start: str) -> None:
+        self.by_class = factors if isinstance(factors, dict) else None
+        week = np.ones(HOURS_PER_WEEK) if self.by_class is not None else week_factors(factors)
         self.week = week  # the factor of each hour of the week, hour 0 = Monday 00:00
         self.offset_s = week_offset_s(start)  # where run time 0 lies in the week
         self.lowest = float(week.min())
@@ -84,6 +111,76 @@ class Congestion:
             return None
         return cls(travel.congestion, start=start)
 
+    def hour_of_week(self, t_s: float) -> int:
+        """The hour of the week (0 = Monday 00:00) that run time ``t_s`` falls in."""
+        return int((self.offset_s + t_s) // 3600.0) % HOURS_PER_WEEK
+
     def factor_at(self, t_s: float) -> float:
         """Travel-time multiplier of the clock hour that run time ``t_s`` falls in."""
-        return float(self.week[int((self.offset_s + t_s) // 3600.0) % HOURS_PER_WEEK])
+        return float(self.week[self.hour_of_week(t_s)])
+
+
+class ClassCongestion:
+    """Factors per road class: the router of each hour's weighting, switched in as the clock turns.
+
+    ``base_times_s``: the road seconds of the run without congestion; ``highway``: each edge's class.
+    Routers are kept per distinct weighting (a tuple of the classes' factors), the run's own router
+    for all factors 1. On maps with a contraction hierarchy a new weighting re-customizes a copy of
+    the base router's hierarchy.
+    """
+
+    def __init__(
+        self, model, congestion: Congestion, *, base_times_s: np.ndarray, highway: np.ndarray
+    ) -> None:
+        by_class = congestion.by_class
+        self.model = model
+        self.congestion = congestion
+        self.base_times_s = np.asarray(base_times_s, dtype=float)
+        other = week_factors(by_class["other"]) if "other" in by_class else np.ones(HOURS_PER_WEEK)
+        named = [c for c in by_class if c != "other"]
+        classes = np.asarray(highway, dtype=object)
+        #: per edge: its column in ``weeks`` (the last one: every class not named)
+        self.edge_column = np.full(classes.size, len(named), dtype=np.int64)
+        for k, name in enumerate(named):
+            self.edge_column[classes == name] = k
+        self.weeks = np.column_stack([week_factors(by_class[c]) for c in named] + [other])  # hour x column
+        self.classes_absent = [c for c in named if not np.any(classes == c)]
+        self.routers: dict[tuple[float, ...], object] = {}
+        self.switches = 0
+
+    def weighting(self, hour: int) -> tuple[float, ...]:
+        """The factors of the columns in ``hour`` of the week."""
+        return tuple(self.weeks[hour].tolist())
+
+    def router(self, weighting: tuple[float, ...]):
+        """The router of a weighting (built once; the base router for all factors 1)."""
+        hit = self.routers.get(weighting)
+        if hit is None:
+            from policetwin.maps.router import Router
+
+            base = self.routers.get(tuple([1.0] * len(weighting))) or self.model.router
+            if all(f == 1.0 for f in weighting):
+                hit = base
+            else:
+                net = self.model.network
+                times = self.base_times_s * np.asarray(weighting)[self.edge_column]
+                hit = Router(net.n_nodes, net.edge_u, net.edge_v, times, lon=net.lon, lat=net.lat, like=base)
+            self.routers[weighting] = hit
+        return hit
+
+    def process(self, env):
+        """A simpy process: at the start and at each hour whose weighting differs, switch the router."""
+        current = None
+        while True:
+            weighting = self.weighting(self.congestion.hour_of_week(env.now))
+            if weighting != current:
+                router = self.router(weighting)
+                self.model.router = router
+                self.model.etas.use_router(router)
+                self.switches += current is not None
+                current = weighting
+            model = self.model
+            if env.now >= model.scenario.duration and not model.calls_pending():
+                return  # the run is over: the clock no longer needs turning
+            into_hour = (self.congestion.offset_s + env.now) % 3600.0
+            yield env.timeout(3600.0 - into_hour)

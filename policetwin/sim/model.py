@@ -22,7 +22,7 @@ from policetwin.sim.breaks import Unavailability
 from policetwin.sim.callers import callers
 from policetwin.sim.calls import CallCentre
 from policetwin.sim.checks import MapCheck, check_on_map
-from policetwin.sim.congestion import Congestion
+from policetwin.sim.congestion import ClassCongestion, Congestion
 from policetwin.sim.demand import CallBatch, make_demand
 from policetwin.sim.deterrence import Deterrence
 from policetwin.sim.dispatch import Dispatcher
@@ -163,6 +163,13 @@ class PoliceModel(mesa.Model):
         self.unavailability = Unavailability(self, self.fleet, self.shifts) if unavailable else None
         self.fleet.unavailability = self.unavailability
         self._warm_router()
+        self.class_congestion = None  # factors per road class: routers switched by the hour
+        if self.congestion is not None and self.congestion.by_class is not None and self.router is not None:
+            self.class_congestion = ClassCongestion(self, self.congestion, base_times_s=road_times,
+                                                    highway=network.highway)  # fmt: skip
+            if self.event is not None and self.event.timed_roads is not None:
+                raise ScenarioError([f"{filename}:0: travel.congestion: factors per road class cannot be "
+                                     "combined with timed road closures (event.interventions) yet"])  # fmt: skip
         self._started = False
 
     def _districts(self, filename: str) -> np.ndarray:
@@ -216,6 +223,8 @@ class PoliceModel(mesa.Model):
         if not self._started:
             self._started = True
             self.centre.start(self.calls)
+            if self.class_congestion is not None:
+                self.env.process(self.class_congestion.process(self.env))
             if self.event is not None:
                 self.event.start(self.env)
         for k in range(1, chunks + 1):
