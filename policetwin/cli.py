@@ -490,10 +490,12 @@ def maps_info(
 
     def action() -> None:
         from policetwin.maps import load_map
+        from policetwin.maps.router import default_backend
 
         started = time.perf_counter()
         info = load_map(source).info()
         info["load_s"] = round(time.perf_counter() - started, 2)
+        info["routing"] = default_backend(info["nodes"])  # how runs on this map find travel times
         if as_json:
             out.print_json(json.dumps(info))
             return

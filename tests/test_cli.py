@@ -501,7 +501,10 @@ def test_maps_info_bundled_json() -> None:
     info = json.loads(result.stdout)
     assert info["name"] == "helsinki" and 100 < info["nodes"] < 200 and info["edges"] > info["nodes"]
     assert len(info["bbox"]) == 4 and "load_s" in info
+    assert info["routing"] == "dense-rows"  # small: a cached row per node
     assert_clean_exit(invoke("maps", "info", "helsinki"), 0)
+    big = json.loads(invoke("maps", "info", "synthetic:30000:1", "--json").stdout)
+    assert big["nodes"] > 23_170 and big["routing"] == "cch"  # too big for 2 GB of rows
 
 
 @pytest.mark.parametrize(

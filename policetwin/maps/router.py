@@ -31,6 +31,12 @@ DEFAULT_DENSE_MAX_BYTES = 2 * 1024**3
 PR_SET_PDEATHSIG = 1  # Linux prctl option: signal sent to this process when its parent dies
 
 
+def default_backend(n_nodes: int, *, dense_max_bytes: int = DEFAULT_DENSE_MAX_BYTES) -> str:
+    """The routing backend a map of ``n_nodes`` gets by default: ``dense-rows`` while a float32 row per
+    node fits ``dense_max_bytes``, else ``cch`` (see :attr:`Router.backend`)."""
+    return "dense-rows" if n_nodes * n_nodes * 4 <= dense_max_bytes else "cch"
+
+
 class Router:
     """Shortest travel times and paths on a directed graph of ``n_nodes`` nodes."""
 
