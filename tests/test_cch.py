@@ -159,3 +159,59 @@ def test_dispatch_on_the_default_scenario_is_the_same_with_the_hierarchy(coquimb
     assert list(a.a_incident) == list(b.a_incident)
     assert list(a.a_unit) == list(b.a_unit)
     assert router.hierarchy.queries > 50  # moving units were timed by the hierarchy
+
+
+ROUTING_SCENARIO = """\
+name: r
+duration: 2h
+map: MAP
+stations:
+  - {name: A, lon: 0.0, lat: 0.0}
+  - {name: B, lon: 0.02, lat: 0.02}
+units: {count: 6}
+demand: {rate_per_hour: 30}
+travel:
+  routing: ROUTING
+outputs: {report: false, trips: false}
+"""
+
+
+def _routing_run(tmp_path: Path, routing: str, map_spec: str = "synthetic:2500:1"):
+    from typer.testing import CliRunner
+
+    from policetwin.cli import app
+
+    path = tmp_path / f"{routing}.yaml"
+    path.write_text(ROUTING_SCENARIO.replace("MAP", map_spec).replace("ROUTING", routing), encoding="utf-8")
+    out = tmp_path / f"run-{routing}"
+    return CliRunner().invoke(app, ["run", str(path), "--out", str(out)]), out
+
+
+@pytest.mark.parametrize("routing", ["auto", "cch", "dijkstra"])
+def test_travel_routing_chooses_the_backend_and_the_runs_agree(tmp_path, routing):
+    import json
+
+    import pandas as pd
+
+    result, out = _routing_run(tmp_path, routing)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["engine"]["routing"] == {"auto": "dense-rows"}.get(routing, routing)
+    if routing != "auto":  # the same units sent to the same calls as with dense rows
+        base, _ = _routing_run(tmp_path, "auto")
+        assert base.exit_code == 0
+        cols = ["incident_id", "unit_id"]
+        a = pd.read_parquet(tmp_path / "run-auto" / "assignments.parquet")[cols]
+        b = pd.read_parquet(out / "assignments.parquet")[cols]
+        assert len(a) > 20 and a.equals(b)
+
+
+def test_dense_rows_asked_for_a_map_too_big_for_them_is_a_clear_error(tmp_path):
+    result, out = _routing_run(tmp_path, "dense-rows", map_spec="synthetic:30000:1")
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "dense-rows.yaml:10: travel.routing: dense rows of the map" in text
+    assert "allowed here: auto, cch, dijkstra" in text
+    assert not out.exists()
+    bad, _ = _routing_run(tmp_path, "fastest")
+    assert bad.exit_code == 2 and "travel.routing" in bad.output

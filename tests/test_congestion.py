@@ -241,3 +241,12 @@ def test_class_factors_of_one_keep_the_run_s_own_router() -> None:
     assert congestion.weighting(8) == (1.0, 1.5)  # Monday 08 h: residential (other) in the morning peak
     assert congestion.router(congestion.weighting(8)) is not base
     assert model.congestion.factor_at(8 * 3600.0) == 1.0  # the router carries the factors
+
+
+def test_factors_for_a_road_class_the_map_lacks_are_a_warning() -> None:
+    text = TEXT.replace("CONGESTION", "{motorway: weekday-peaks, primary: weekday-peaks}")
+    scenario = scenario_from_text(text, "city.yaml")
+    model = PoliceModel(scenario, network=synthetic_city(n_nodes=100, seed=1))
+    (warning,) = [w for w in model.warnings if "travel.congestion" in w]
+    assert warning.startswith("scenario:0: travel.congestion.motorway: warning: the map")
+    assert "no 'motorway' roads" in warning

@@ -66,7 +66,9 @@ class Router:
         u, v, t = u[first], v[first], t[first]
         self.forward = csr_matrix((t, (u, v)), shape=(self.n_nodes, self.n_nodes))
         self.reverse = self.forward.T.tocsr()
-        self.dense = self.n_nodes * self.n_nodes * 4 <= dense_max_bytes
+        self.dense = self.n_nodes * self.n_nodes * 4 <= dense_max_bytes and (like is None or like.dense)
+        if like is not None and hierarchy is None:  # the same backend as the router it is like
+            hierarchy = like._use_hierarchy
         if self.dense:
             self._matrix = np.empty((self.n_nodes, self.n_nodes), dtype=np.float32)
             self._filled = np.zeros(self.n_nodes, dtype=bool)

@@ -142,6 +142,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "Travel.speeds_kph": ("Speeds by OSM highway class (residential, primary ...).", "按 OSM 道路等级设定速度（residential、primary 等）。"),
     "Travel.turnout": ("A unit at its station: assigned to rolling.", "在警署的单元从受令到出发的时间。"),
     "Travel.priority_speed_factor": ("Emergency driving: travel to calls of a priority takes time / factor.", "紧急驾驶：前往该优先级警情的时间除以系数。"),
+    "Travel.routing": ("How exact travel times are found: auto (dense rows while they fit 2 GB, about 23k nodes; contraction hierarchies beyond), dense-rows, cch, or dijkstra (bounded reverse searches, for comparisons). Dispatch is the same up to the stated resolution.", "精确行驶时间的求法：auto（稠密行矩阵在 2 GB 以内时使用，约 2.3 万个节点；更大时用可定制收缩层次 CCH）、dense-rows、cch，或 dijkstra（有界反向搜索，用于对比）。派警结果在所述精度内相同。"),
     "Travel.congestion": ("Travel-time multipliers by clock hour (24 or 168) or a named profile (weekday-peaks), for all roads or per OSM highway class ({primary: weekday-peaks, other: [...]}; other = classes not named); null = off.", "按钟点的行驶时间系数（24 或 168 个）或命名方案（weekday-peaks），适用于全部道路或按 OSM 道路等级（{primary: weekday-peaks, other: [...]}；other = 未列出的等级）；null = 关闭。"),
     "Outputs.": ("Optional outputs (the incident log and summary are always written).", "可选输出（事件日志与汇总总会写出）。"),
     "Outputs.report": ("Write report.html.", "写出 report.html。"),

@@ -244,6 +244,9 @@ class Travel(Strict):
     congestion: Annotated[
         str | list[float] | dict[str, str | list[float]] | None, BeforeValidator(_congestion)
     ] = None
+    #: How exact travel times are found: auto (dense rows while they fit 2 GB, else contraction
+    #: hierarchies), or one of them, or bounded reverse Dijkstra searches (for comparisons).
+    routing: Literal["auto", "dense-rows", "cch", "dijkstra"] = "auto"
 
 
 class Outputs(Strict):

@@ -19,6 +19,7 @@ import numpy as np
 
 from policetwin.errors import ScenarioError
 from policetwin.maps import RoadNetwork, Snapper
+from policetwin.maps.router import DEFAULT_DENSE_MAX_BYTES, default_backend
 from policetwin.scenarios.schema import Scenario
 from policetwin.sim.demand import node_weights
 from policetwin.sim.load import offered_load
@@ -72,6 +73,20 @@ def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, 
                 f"{filename}:0: travel.speeds_kph.{cls}: warning: the map {network.name!r} has no {cls!r} roads; "
                 f"this override changes nothing (classes here: {', '.join(sorted(present))})"
             )
+    congestion = scenario.travel.congestion
+    for cls in congestion if isinstance(congestion, dict) else []:
+        if cls != "other" and cls not in present:
+            check.warnings.append(
+                f"{filename}:0: travel.congestion.{cls}: warning: the map {network.name!r} has no {cls!r} roads; "
+                f"these factors change nothing (classes here: {', '.join(sorted(present))})"
+            )
+    if scenario.travel.routing == "dense-rows" and default_backend(network.n_nodes) != "dense-rows":
+        need_gb = network.n_nodes**2 * 4 / 1024**3
+        check.problems.append(
+            f"{filename}:0: travel.routing: dense rows of the map {network.name!r} ({network.n_nodes:,} nodes) "
+            f"would take {need_gb:.1f} GB, more than the {DEFAULT_DENSE_MAX_BYTES / 1024**3:.0f} GB allowed; "
+            "allowed here: auto, cch, dijkstra"
+        )
     for g, group in enumerate(scenario.units.groups or []):
         if not group.posts:
             continue

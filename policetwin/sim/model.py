@@ -110,8 +110,13 @@ class PoliceModel(mesa.Model):
         self.closed_edges = road_times > times if road_times is not times else None
         if self.closed_edges is not None:
             router = None  # a shared router has the open roads' times
+        routing = scenario.travel.routing  # (a router given here is used as it is)
+        backend = (
+            {} if routing in ("auto", "dense-rows") else {"dense_max_bytes": 0, "hierarchy": routing == "cch"}
+        )
         self.router = None if scenario.travel.mode == "instant" else router or Router(
             network.n_nodes, network.edge_u, network.edge_v, road_times, lon=network.lon, lat=network.lat,
+            **backend,
         )  # fmt: skip
         self.kinds = list(scenario.demand.kinds) + (glue.crowd_kinds(scenario) if glue else [])
         n_units = scenario.units.count

@@ -104,7 +104,7 @@ class TimedRoads:
                 net, self.base_times_s, [self.areas[i] for i in keys], [self.speeds[i] for i in keys]
             )
             hit = self.routers[active] = Router(
-                net.n_nodes, net.edge_u, net.edge_v, times, lon=net.lon, lat=net.lat
+                net.n_nodes, net.edge_u, net.edge_v, times, lon=net.lon, lat=net.lat, like=self.model.router
             )
             self.edges[active] = int(np.sum(times > self.base_times_s))
         return hit
