@@ -8,7 +8,7 @@ Cities: Campo Grande (largest real extract in ../shared/data/osm, skipped if abs
 Coquimbo–La Serena, and a synthetic ~20k-node city. Results are printed as a table and written to
 ``benchmarks/results/core-<city>.json``. Run by hand; never part of the tests.
 
-    python benchmarks/bench_core.py [--calls N] [--only NAME] [--policy nearest|beat_first|priority_preempt]
+    python benchmarks/bench_core.py [--calls N] [--only NAME] [--policy nearest|beat_first|priority_preempt] [--routing auto|cch|dijkstra]
 
 Defaults: 1,000,000 calls (a year at ~114 calls/h) on Campo Grande, 200,000 on the others.
 """
@@ -53,7 +53,14 @@ def spread_stations(network, n: int) -> list[dict]:
 
 
 def bench_city(
-    name: str, spec: str, *, calls: int, units: int, policy: str = "nearest", idle: str = "station"
+    name: str,
+    spec: str,
+    *,
+    calls: int,
+    units: int,
+    policy: str = "nearest",
+    idle: str = "station",
+    routing: str = "auto",
 ) -> dict:
     t0 = time.perf_counter()
     network = load_map(spec, use_cache=False)
@@ -74,6 +81,7 @@ def bench_city(
                                  "radius_m": 1500, "weight": 1.0}]},
         "call_handling": {"takers": 8}, "outputs": {"report": False, "units_log": True, "trips": False},
         **({"dispatch": {"policy": policy}} if policy != "nearest" else {}),
+        **({"travel": {"routing": routing}} if routing != "auto" else {}),
     })  # fmt: skip
     t1 = time.perf_counter()
     result = simulate(scenario, network=network)
@@ -101,6 +109,7 @@ def bench_city(
         "incidents_per_s_end_to_end": round(n / end_to_end_s),
         "incidents_per_s_engine": round(n / engine["simulate_s"]),
         "dispatch_mean_us": engine["dispatch_mean_us"],
+        "routing": engine["routing"],
         "dijkstra_calls": result.model.router.dijkstra_calls if result.model.router else 0,
         "utilisation": round(result.summary["units"]["utilisation"], 3),
         "p1_response_mean_s": round(result.summary["priorities"]["1"]["response_mean_s"], 1),
@@ -114,6 +123,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=300)
     parser.add_argument("--policy", choices=["nearest", "beat_first", "priority_preempt"], default="nearest")
     parser.add_argument("--idle", choices=["station", "random_beat", "hotspot"], default="station")
+    parser.add_argument("--routing", choices=["auto", "dense-rows", "cch", "dijkstra"], default="auto")
     parser.add_argument("--only", choices=sorted(CITIES), action="append")
     args = parser.parse_args()
     names = args.only or list(CITIES)
@@ -128,6 +138,8 @@ def main() -> None:
                 str(args.units),
                 "--policy",
                 args.policy,
+                "--routing",
+                args.routing,
             ]
             subprocess.run(cmd + (["--calls", str(args.calls)] if args.calls else []), check=True)
         return
@@ -137,10 +149,14 @@ def main() -> None:
         print(f"skip {name}: {spec} not found", file=sys.stderr)
         return
     calls = args.calls or (1_000_000 if name == "campo-grande" else 200_000)
-    row = bench_city(name, spec, calls=calls, units=args.units, policy=args.policy, idle=args.idle)
+    row = bench_city(
+        name, spec, calls=calls, units=args.units, policy=args.policy, idle=args.idle, routing=args.routing
+    )
     print(json.dumps(row), flush=True)
-    suffix = ("" if args.policy == "nearest" else f"-{args.policy}") + (
-        "" if args.idle == "station" else f"-{args.idle}"
+    suffix = (
+        ("" if args.policy == "nearest" else f"-{args.policy}")
+        + ("" if args.idle == "station" else f"-{args.idle}")
+        + ("" if args.routing == "auto" else f"-{args.routing}")
     )
     out = Path(__file__).parent / "results" / f"core-{name}{suffix}.json"
     out.parent.mkdir(exist_ok=True)
