@@ -172,33 +172,47 @@ units: {count: 6}
 demand: {rate_per_hour: 30}
 travel:
   routing: ROUTING
+  congestion: CONGESTION
 outputs: {report: false, trips: false}
+start: Mon 07:00
 """
 
 
-def _routing_run(tmp_path: Path, routing: str, map_spec: str = "synthetic:2500:1"):
+def _routing_run(tmp_path: Path, routing: str, map_spec: str = "synthetic:2500:1", congestion: str = "null"):
     from typer.testing import CliRunner
 
     from policetwin.cli import app
 
     path = tmp_path / f"{routing}.yaml"
-    path.write_text(ROUTING_SCENARIO.replace("MAP", map_spec).replace("ROUTING", routing), encoding="utf-8")
+    text = (
+        ROUTING_SCENARIO.replace("MAP", map_spec)
+        .replace("ROUTING", routing)
+        .replace("CONGESTION", congestion)
+    )
+    path.write_text(text, encoding="utf-8")
     out = tmp_path / f"run-{routing}"
     return CliRunner().invoke(app, ["run", str(path), "--out", str(out)]), out
 
 
-@pytest.mark.parametrize("routing", ["auto", "cch", "dijkstra"])
-def test_travel_routing_chooses_the_backend_and_the_runs_agree(tmp_path, routing):
+@pytest.mark.parametrize(
+    ("routing", "congestion"),
+    [("auto", "null"), ("cch", "null"), ("dijkstra", "null"), ("cch", "weekday-peaks"),
+     ("cch", "{primary: weekday-peaks}")],
+)  # fmt: skip
+def test_travel_routing_chooses_the_backend_and_the_runs_agree(tmp_path, routing, congestion):
+    """Every backend sends the same units to the same calls, with rush-hour congestion too (dense rows
+    scaled against hierarchy queries; per road class, the weighted hours' routers query the hierarchy
+    whatever the backend)."""
     import json
 
     import pandas as pd
 
-    result, out = _routing_run(tmp_path, routing)
+    result, out = _routing_run(tmp_path, routing, congestion=congestion)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["engine"]["routing"] == {"auto": "dense-rows"}.get(routing, routing)
     if routing != "auto":  # the same units sent to the same calls as with dense rows
-        base, _ = _routing_run(tmp_path, "auto")
+        base, _ = _routing_run(tmp_path, "auto", congestion=congestion)
         assert base.exit_code == 0
         cols = ["incident_id", "unit_id"]
         a = pd.read_parquet(tmp_path / "run-auto" / "assignments.parquet")[cols]

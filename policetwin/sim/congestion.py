@@ -125,8 +125,8 @@ class ClassCongestion:
 
     ``base_times_s``: the road seconds of the run without congestion; ``highway``: each edge's class.
     Routers are kept per distinct weighting (a tuple of the classes' factors), the run's own router
-    for all factors 1. On maps with a contraction hierarchy a new weighting re-customizes a copy of
-    the base router's hierarchy.
+    for all factors 1. The others answer by contraction-hierarchy queries (no dense rows: a matrix
+    per weighting would not fit); the hierarchy is built once and re-customized per weighting.
     """
 
     def __init__(
@@ -146,6 +146,7 @@ class ClassCongestion:
         self.weeks = np.column_stack([week_factors(by_class[c]) for c in named] + [other])  # hour x column
         self.classes_absent = [c for c in named if not np.any(classes == c)]
         self.routers: dict[tuple[float, ...], object] = {}
+        self._template = None  # the first weighted router: later ones re-customize its hierarchy
         self.switches = 0
 
     def weighting(self, hour: int) -> tuple[float, ...]:
@@ -161,10 +162,13 @@ class ClassCongestion:
             base = self.routers.get(tuple([1.0] * len(weighting))) or self.model.router
             if all(f == 1.0 for f in weighting):
                 hit = base
-            else:
+            else:  # no dense rows per weighting (a matrix each): hierarchy queries, customized per weighting
                 net = self.model.network
                 times = self.base_times_s * np.asarray(weighting)[self.edge_column]
-                hit = Router(net.n_nodes, net.edge_u, net.edge_v, times, lon=net.lon, lat=net.lat, like=base)
+                like = self._template or base
+                hit = Router(net.n_nodes, net.edge_u, net.edge_v, times, lon=net.lon, lat=net.lat,
+                             dense_max_bytes=0, hierarchy=True, like=like)  # fmt: skip
+                self._template = self._template or hit
             self.routers[weighting] = hit
         return hit
 

@@ -118,6 +118,9 @@ class PoliceModel(mesa.Model):
             network.n_nodes, network.edge_u, network.edge_v, road_times, lon=network.lon, lat=network.lat,
             **backend,
         )  # fmt: skip
+        #: how exact travel times are found (the run's own router; congestion per road class and timed
+        #: closures switch to routers of other times, which query a hierarchy or keep this backend)
+        self.routing = "none" if self.router is None else self.router.backend
         self.kinds = list(scenario.demand.kinds) + (glue.crowd_kinds(scenario) if glue else [])
         n_units = scenario.units.count
         self.unit_available = np.ones(n_units, dtype=bool)

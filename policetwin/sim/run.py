@@ -107,7 +107,7 @@ def simulate(
             "dispatch_decisions": model.dispatcher.decisions,
             "dispatch_mean_us": round(1e6 * model.dispatcher.seconds / max(model.dispatcher.decisions, 1), 2),
             "reverse_searches_pruned": model.etas.pruned_searches,
-            "routing": "none" if model.router is None else model.router.backend,
+            "routing": model.routing,
             "end_s": model.env.now,
         },
         "dispatch": dispatch_figures(
