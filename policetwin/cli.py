@@ -537,6 +537,12 @@ def maps_import(
         out.print(f"wrote {out_file}: {info['nodes']} nodes, {info['edges']} edges, {info['street_km']} km of streets "
                   f"(largest strongly connected part; dropped {info.get('nodes_dropped_not_strongly_connected', 0)} "
                   f"nodes)")  # fmt: skip
+        from policetwin.maps.router import prepare_routing
+
+        backend = prepare_routing(load_map(str(target)))  # as runs will load it (and cache it)
+        out.print(
+            f"routing: {backend}" + (" (contraction hierarchy node order cached)" if backend == "cch" else "")
+        )
 
     _guard(action)
 

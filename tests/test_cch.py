@@ -229,3 +229,24 @@ def test_dense_rows_asked_for_a_map_too_big_for_them_is_a_clear_error(tmp_path):
     assert not out.exists()
     bad, _ = _routing_run(tmp_path, "fastest")
     assert bad.exit_code == 2 and "travel.routing" in bad.output
+
+
+def test_prepare_routing_caches_the_node_order_the_runs_then_use(tmp_path, monkeypatch):
+    """`maps import` does the one slow step of a big map once: the hierarchy's node order, cached; a
+    run's router then builds its hierarchy from the cache without ordering again."""
+    import routingkit_cch
+
+    from policetwin.maps.router import prepare_routing
+
+    monkeypatch.setenv("POLICETWIN_CACHE", str(tmp_path))
+    net = load_map("synthetic:30000:1", use_cache=False)
+    assert prepare_routing(net) == "cch"
+    assert len(list((tmp_path / "maps").glob("cch-order-*.npy"))) == 1
+
+    def no_ordering(*_args, **_kwargs):
+        raise AssertionError("the node order was computed again")
+
+    monkeypatch.setattr(routingkit_cch, "compute_order_inertial", no_ordering)
+    router = Router(net.n_nodes, net.edge_u, net.edge_v, net.travel_times_s(), lon=net.lon, lat=net.lat)
+    assert router.backend == "cch" and router.hierarchy.time(0, 29_000) > 0
+    assert prepare_routing(load_map("coquimbo")) == "dense-rows"

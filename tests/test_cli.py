@@ -562,6 +562,7 @@ def test_maps_import_pbf_then_use_it(tmp_path: Path, helsinki_pbf: Path) -> None
     assert_clean_exit(result, 0)
     bundled = json.loads(invoke("maps", "info", "helsinki", "--json").stdout)
     assert out.is_file() and f"wrote{out}:{bundled['nodes']}nodes" in squash(result.stdout)
+    assert "routing:dense-rows" in squash(result.stdout)  # (big maps: cch, its node order cached)
     info = json.loads(invoke("maps", "info", out, "--json").stdout)
     assert (info["nodes"], info["edges"]) == (bundled["nodes"], bundled["edges"])
     # a scenario can name the imported file, relative to the scenario's folder

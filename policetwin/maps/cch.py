@@ -43,35 +43,12 @@ class ContractionHierarchy:
         self._tail = coo.row.astype(np.int64)
         self._head = coo.col.astype(np.int64)
         tail, head = self._tail.tolist(), self._head.tolist()
-        order = self._order(tail, head, lon, lat, cache)
+        order = node_order(forward, lon=lon, lat=lat, cache=cache)
         self.cch = rk.CCH(order, tail, head, False)
         self.metric: rk.CCHMetric | None = None
         self._query: rk.CCHQuery | None = None
         self.queries = 0  # queries answered (for the engine figures)
         self.customize(coo.data)
-
-    def _order(self, tail: list[int], head: list[int], lon, lat, cache: Path | None) -> list[int]:
-        """The nested-dissection node order (inertial flow), read from ``cache`` when it holds the order
-        of this very graph (keyed by a hash of its arcs and coordinates), else computed and stored."""
-        path = None
-        if cache is not None and self.n_nodes >= CACHE_ORDER_NODES:
-            digest = hashlib.sha256()
-            for part in (self._tail, self._head, np.asarray(lon, float), np.asarray(lat, float)):
-                digest.update(np.ascontiguousarray(part).tobytes())
-            path = cache / f"cch-order-{digest.hexdigest()[:32]}.npy"
-            if path.is_file():
-                try:
-                    order = np.load(path, allow_pickle=False)
-                    if order.shape == (self.n_nodes,):
-                        return order.tolist()
-                except (OSError, ValueError):
-                    pass
-        order = rk.compute_order_inertial(
-            self.n_nodes, tail, head, np.asarray(lat, float).tolist(), np.asarray(lon, float).tolist()
-        )
-        if path is not None:
-            write_cache_atomic(path, lambda fh: np.save(fh, np.asarray(order, np.int64), allow_pickle=False))
-        return order
 
     def customize(self, edge_s: np.ndarray) -> None:
         """Bind new road seconds to the edges (same order as the CSR's entries): a re-customization, not
@@ -133,3 +110,35 @@ class ContractionHierarchy:
         """Node indices of a fastest path from ``source`` to ``target`` (empty when unreachable)."""
         result = self._query.run(int(source), int(target))
         return [] if result.distance is None else list(result.node_path)
+
+
+def node_order(forward: csr_matrix, *, lon: np.ndarray, lat: np.ndarray, cache: Path | None) -> list[int]:
+    """The nested-dissection node order of the graph ``forward`` (inertial flow; weight independent),
+    read from ``cache`` when it holds the order of this very graph (keyed by a hash of its arcs and
+    coordinates; graphs of CACHE_ORDER_NODES nodes or more), else computed and stored there."""
+    coo = forward.tocoo()
+    n_nodes = forward.shape[0]
+    tail, head = coo.row.astype(np.int64), coo.col.astype(np.int64)
+    path = None
+    if cache is not None and n_nodes >= CACHE_ORDER_NODES:
+        digest = hashlib.sha256()
+        for part in (tail, head, np.asarray(lon, float), np.asarray(lat, float)):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        path = cache / f"cch-order-{digest.hexdigest()[:32]}.npy"
+        if path.is_file():
+            try:
+                order = np.load(path, allow_pickle=False)
+                if order.shape == (n_nodes,):
+                    return order.tolist()
+            except (OSError, ValueError):
+                pass
+    order = rk.compute_order_inertial(
+        n_nodes,
+        tail.tolist(),
+        head.tolist(),
+        np.asarray(lat, float).tolist(),
+        np.asarray(lon, float).tolist(),
+    )
+    if path is not None:
+        write_cache_atomic(path, lambda fh: np.save(fh, np.asarray(order, np.int64), allow_pickle=False))
+    return order
