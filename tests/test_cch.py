@@ -211,6 +211,7 @@ def test_travel_routing_chooses_the_backend_and_the_runs_agree(tmp_path, routing
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["engine"]["routing"] == {"auto": "dense-rows"}.get(routing, routing)
+    assert 50 < summary["engine"]["peak_rss_mb"] < 100_000  # this process's peak, in MB
     if routing != "auto":  # the same units sent to the same calls as with dense rows
         base, _ = _routing_run(tmp_path, "auto", congestion=congestion)
         assert base.exit_code == 0

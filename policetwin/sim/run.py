@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -54,6 +55,17 @@ def load_scenario_map(
         return load_map(scenario.map, base_dir=base_dir)  # checks the spec first
     except MapError as exc:
         raise ScenarioError([f"{filename}:0: map: {exc}"]) from None
+
+
+def _peak_rss_mb() -> int | None:
+    """The process's peak resident memory so far (MB; the whole process: with several runs in one process,
+    e.g. a sweep's worker, the largest of them). None where the platform does not tell."""
+    try:
+        import resource
+    except ImportError:  # (not on Windows)
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024))
 
 
 def simulate(
@@ -108,6 +120,7 @@ def simulate(
             "dispatch_mean_us": round(1e6 * model.dispatcher.seconds / max(model.dispatcher.decisions, 1), 2),
             "reverse_searches_pruned": model.etas.pruned_searches,
             "routing": model.routing,
+            "peak_rss_mb": _peak_rss_mb(),
             "end_s": model.env.now,
         },
         "dispatch": dispatch_figures(
