@@ -83,6 +83,7 @@ def _summary() -> dict:
         "seed": 42,
         "scenario_sha256": "ab" * 32,
         "wall_s": 3.2,
+        "engine": {"routing": "cch", "peak_rss_mb": 1853},
         "duration_s": 21_600,
         "map": {"name": "grid", "nodes": 36, "edges": 120, "street_km": 12.3},
         "incidents": {"count": 60, "served": 59},
@@ -173,6 +174,7 @@ def test_report_contents(tmp_path):
     ]:
         assert value in rest, value
     assert "12.0%" in rest and ">5<" in rest and "3.2 s" in rest and "6.0 h" in rest
+    assert "<b>Routing:</b> cch" in rest and "<b>Peak memory:</b> 1,853 MB" in rest
     assert rest.count("Plotly.newPlot") == N_FIGURES
     assert page.count("Plotly.newPlot") == N_FIGURES
     assert "&lt;b&gt;Central&lt;" in rest  # escaped in the hover text (plotly's JSON writes / as \\u002f)

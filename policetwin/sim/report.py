@@ -72,6 +72,11 @@ def _warnings_section(lines: list[str]) -> str:
     return f'<section class="warnings" id="warnings"><h2>Warnings</h2><ul>{items}</ul></section>'
 
 
+def _megabytes(value) -> str:
+    number = rh.num(value)
+    return rh.DASH if number is None else f"{number:,.0f} MB"
+
+
 def _header(summary: Mapping, network, start: str) -> tuple[str, str]:
     scenario = rh.get(summary, "scenario_name") or "PoliceTwin run"
     map_name = rh.get(summary, "map", "name") or getattr(network, "name", None)
@@ -90,6 +95,8 @@ def _header(summary: Mapping, network, start: str) -> tuple[str, str]:
         ("Seed", rh.esc(rh.get(summary, "seed"))),
         ("Version", rh.esc(rh.get(summary, "version"))),
         ("Wall time", rh.fmt_seconds(rh.get(summary, "wall_s"))),
+        ("Routing", rh.esc(rh.get(summary, "engine", "routing") or rh.DASH)),
+        ("Peak memory", _megabytes(rh.get(summary, "engine", "peak_rss_mb"))),
         ("Scenario sha256", rh.esc(str(sha)[:12]) if sha else rh.DASH),
     ]
     spans = "".join(f"<span><b>{k}:</b> {v}</span>" for k, v in meta)
