@@ -444,6 +444,19 @@ def test_overrides_for_each_unit_form():
     assert jobs.check_params(3, 2.5, "90min") == []
 
 
+def test_traffic_choices_set_the_congestion_and_give_valid_scenarios():
+    from policetwin.scenarios import load_scenario
+
+    assert jobs.overrides(jobs.RunParams(traffic="weekday-peaks"), _facts()) == [
+        "travel.congestion=weekday-peaks"
+    ]
+    assert jobs.overrides(jobs.RunParams(traffic="free"), _facts()) == ["travel.congestion=null"]
+    for traffic in jobs.TRAFFIC:
+        sets = jobs.overrides(jobs.RunParams(traffic=traffic), jobs.scenario_facts("coquimbo"))
+        congestion = load_scenario("coquimbo", sets).travel.congestion
+        assert congestion == (None if traffic == "free" else traffic)
+
+
 def test_idle_modes_are_the_schema_s_and_post_needs_posts():
     import typing
 

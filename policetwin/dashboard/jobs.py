@@ -24,6 +24,8 @@ from policetwin.errors import ScenarioError
 #: An uploaded scenario is refused above this size (the CLI's own limit for scenario files).
 MAX_UPLOAD_BYTES = 256 * 1024
 POLICIES = ("nearest", "beat_first", "priority_preempt")
+#: Time-of-day travel on the Run page: free flow (no congestion) or a named profile for all roads.
+TRAFFIC = ("free", "weekday-peaks")
 #: What idle units of a group do (the scenario schema's ``units.groups[].idle``); ``post`` needs posts.
 IDLE_MODES = ("station", "post", "random_beat", "hotspot")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -39,6 +41,7 @@ class RunParams:
     idle: str | None = None
     duration: str | None = None
     seed: int | None = None
+    traffic: str | None = None  # one of TRAFFIC: travel.congestion off, or that profile
 
 
 @dataclass
@@ -168,6 +171,8 @@ def overrides(params: RunParams, facts: dict) -> list[str]:
         out.append(f"dispatch.policy={params.policy}")
     if params.duration is not None:
         out.append(f"duration={params.duration}")
+    if params.traffic is not None:
+        out.append("travel.congestion=" + ("null" if params.traffic == "free" else params.traffic))
     if groups:
         total = sum(g["count"] for g in groups) or 1
         for i, g in enumerate(groups):

@@ -112,6 +112,9 @@ def layout(lang: str | None = None, **_query: object) -> html.Div:
                                    options=idle_options(lang, facts)),
                       html.Div(idle_note(lang, facts), id="run-idle-note", className="pt-hint")],
                      className="pt-field"),
+            _field("run.traffic", dcc.Dropdown(labels=dropdown_labels(lang), id="run-traffic",
+                placeholder=as_scenario,
+                options=[{"label": t(f"traffic.{k}", lang), "value": k} for k in jobs.TRAFFIC]), lang),
             _field("run.duration", dcc.Input(id="run-duration", type="text", debounce=True), lang),
             _field("run.seed", dcc.Input(id="run-seed", type="number", min=0, step=1, debounce=True), lang),
         ],
@@ -247,8 +250,8 @@ def _event_choices(choice: str | None, upload: dict | None, lang: str) -> tuple[
     return style, event_run.gate_options(facts, lang), None, event_run.hint(facts, lang)
 
 
-def _run(set_progress, n_clicks, choice, upload, units, rate, policy, idle, duration, seed, ev_attendees, ev_gate,
-         ev_lanes, ev_evacuate, lang):  # fmt: skip
+def _run(set_progress, n_clicks, choice, upload, units, rate, policy, idle, traffic, duration, seed, ev_attendees,
+         ev_gate, ev_lanes, ev_evacuate, lang):  # fmt: skip
     lang = normalise_lang(lang)
     scenario = resolve_choice(choice, upload)
     if scenario is None:
@@ -271,7 +274,7 @@ def _run(set_progress, n_clicks, choice, upload, units, rate, policy, idle, dura
         units=int(units) if units not in (None, "") else None,
         rate_per_hour=float(rate) if rate not in (None, "") else None,
         policy=policy or None, idle=idle or None, duration=(str(duration).strip() or None) if duration else None,
-        seed=int(seed) if seed not in (None, "") else None,
+        seed=int(seed) if seed not in (None, "") else None, traffic=traffic if traffic in jobs.TRAFFIC else None,
     )  # fmt: skip
     try:
         sets = jobs.overrides(params, facts)
@@ -380,6 +383,7 @@ def register_callbacks() -> None:
         State("run-rate", "value"),
         State("run-policy", "value"),
         State("run-idle", "value"),
+        State("run-traffic", "value"),
         State("run-duration", "value"),
         State("run-seed", "value"),
         State("run-ev-attendees", "value"),
