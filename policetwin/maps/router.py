@@ -5,7 +5,9 @@ reverse Dijkstra from v on the transposed graph (correct on one-way streets, unl
 from v), bounded by a limit when the caller already knows a good answer. Full rows are cached in a
 dense float32 matrix filled lazily when the graph is small enough (``dense_max_bytes``); bounded
 rows, and full rows of big graphs, in an LRU dictionary. Forward rows from stations answer "how long
-from the station to v" for all idle units at once. Parallel edges keep the fastest one.
+from the station to v" for all idle units at once. Parallel edges keep the fastest one. Maps too big
+for dense rows answer by contraction-hierarchy queries instead (:mod:`policetwin.maps.cch`,
+``backend``), so no search has to touch the whole map.
 """
 
 from __future__ import annotations
@@ -20,10 +22,15 @@ import sys
 import threading
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
+
+if TYPE_CHECKING:
+    from policetwin.maps.cch import ContractionHierarchy
+    from policetwin.maps.network import RoadNetwork
 
 #: Edges faster than this are stored with this time: CSR drops explicit zeros.
 MIN_EDGE_TIME_S = 1e-3
@@ -37,7 +44,7 @@ def default_backend(n_nodes: int, *, dense_max_bytes: int = DEFAULT_DENSE_MAX_BY
     return "dense-rows" if n_nodes * n_nodes * 4 <= dense_max_bytes else "cch"
 
 
-def prepare_routing(network) -> str:
+def prepare_routing(network: RoadNetwork) -> str:
     """Do once, for a map, what its runs would otherwise each start with: for a map that gets the
     contraction hierarchy (:func:`default_backend`), compute its node order into the map cache (tens of
     seconds on 300k nodes). Returns the backend."""
@@ -108,7 +115,7 @@ class Router:
         return "cch" if self._use_hierarchy else "dense-rows" if self.dense else "dijkstra"
 
     @property
-    def hierarchy(self):
+    def hierarchy(self) -> ContractionHierarchy | None:
         """The contraction hierarchy (:class:`policetwin.maps.cch.ContractionHierarchy`), built on first
         use (seconds on 300k nodes; its node order is cached on disk); None unless ``backend`` is cch."""
         if self._hierarchy is None and self._use_hierarchy:
