@@ -244,12 +244,21 @@ class Router:
         return float(self.times_to(target)[source])
 
     def successors_to(self, target: int) -> np.ndarray:
-        """Next node on a shortest path from every node towards ``target`` (-1 at target); cached."""
+        """Next node on a shortest path from every node towards ``target`` (-1 at target); cached. The
+        same search gives the row of ``target``, cached too unless it already is (one search, not two)."""
         succ = self._succ.get(target)
         if succ is None:
-            _, pred = dijkstra(self.reverse, directed=True, indices=int(target), return_predecessors=True)
+            dist, pred = dijkstra(self.reverse, directed=True, indices=int(target), return_predecessors=True)
             self.dijkstra_calls += 1
             succ = pred.astype(np.int32)  # predecessor in the reverse graph = successor forward
+            if not self.has_full_row(target):
+                if self.dense:
+                    self._matrix[target] = dist
+                    self._filled[target] = True
+                else:
+                    self._lru[target] = (dist.astype(np.float32), np.inf)
+                    if len(self._lru) > self._lru_rows:
+                        self._lru.popitem(last=False)
             if len(self._succ) > 1024:
                 self._succ.clear()
             self._succ[target] = succ

@@ -150,6 +150,8 @@ class Etas:
         else:
             homes, unit_home = np.unique([u.home_node for u in model.units], return_inverse=True)
             home_rows = np.vstack([router.times_from(int(n)) for n in homes]).astype(float)
+        for n in homes.tolist():  # units drive home along these trees; their searches give the rows too
+            router.successors_to(int(n))
         home_to_rows = np.vstack([router.times_to(int(n)) for n in homes])
         edge_s = router.forward.data
         used = router.forward.tocoo()
