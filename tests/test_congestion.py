@@ -144,12 +144,17 @@ def rich_scenario(policy: str, congestion: object) -> Scenario:
 def test_congestion_one_everywhere_reproduces_the_logs_byte_for_byte(policy: str, tmp_path: Path) -> None:
     net = synthetic_city(n_nodes=900, seed=2)
     files = {}
-    for label, congestion in [("off", None), ("ones", [1.0] * 168)]:
+    for label, congestion in [
+        ("off", None),
+        ("ones", [1.0] * 168),
+        ("class-ones", {"primary": 1, "other": [1] * 24}),
+    ]:
         result = simulate(rich_scenario(policy, congestion), network=net)
         write_run_dir(result, tmp_path / label)
         files[label] = {p.name: p.read_bytes() for p in sorted((tmp_path / label).glob("*.parquet"))}
     assert {"incidents.parquet", "units.parquet", "trips.parquet"} <= set(files["off"])
     assert files["ones"] == files["off"]
+    assert files["class-ones"] == files["off"]  # per road class: every hour on the run's own router
 
 
 class CongestedEtas:
