@@ -13,8 +13,9 @@ rows of the router stay valid and are scaled, never recomputed.
 
 Factors per road class (a mapping: OSM ``highway`` class -> factors or profile; ``other``: every class
 not named, default 1.0) change which route is fastest: each distinct weighting of the week's hours
-gets its own router (built when first needed; on big maps the contraction hierarchy is re-customized,
-not rebuilt), and at each hour where the weighting changes the model switches to it
+gets its own router (built when first needed; it answers by contraction-hierarchy queries, the
+hierarchy built once and re-customized per weighting), and at each hour where the weighting changes
+the model switches to it
 (:class:`ClassCongestion`), as timed road closures do. Trips are timed on the router of their departure.
 """
 
@@ -144,7 +145,6 @@ class ClassCongestion:
         for k, name in enumerate(named):
             self.edge_column[classes == name] = k
         self.weeks = np.column_stack([week_factors(by_class[c]) for c in named] + [other])  # hour x column
-        self.classes_absent = [c for c in named if not np.any(classes == c)]
         self.routers: dict[tuple[float, ...], object] = {}
         self._template = None  # the first weighted router: later ones re-customize its hierarchy
         self.switches = 0

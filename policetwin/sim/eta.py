@@ -241,7 +241,7 @@ class Etas:
 
     def travel_s(self, from_node: int, to_node: int) -> float:
         """Fastest travel time between two nodes (0 with instant travel)."""
-        return 0.0 if self.router is None else float(self.router.times_to(to_node)[from_node])
+        return 0.0 if self.router is None else self.router.travel_time(from_node, to_node)
 
     def __call__(self, node: int, candidates: np.ndarray, *, rank: int | None = None) -> np.ndarray:
         """Seconds for each candidate unit (indices) to reach ``node`` from where it is now: on the roads
