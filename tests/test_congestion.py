@@ -236,6 +236,20 @@ def test_rush_hour_on_one_road_class_takes_the_other_route() -> None:
     assert model.class_congestion.switches >= 2  # into the rush hour and out of it
 
 
+def test_a_run_starting_in_the_rush_hour_gets_the_free_router_back_after_it() -> None:
+    """Started at 08:00 (primary roads doubled): the call at 08:10 takes the short cut (300 s); the one at
+    09:10, after the rush hour, the primary road again (200 s), on the run's own router."""
+    network = triangle_network()
+    scenario = line_scenario({"primary": RUSH}).model_copy(update={"map": "triangle", "start": "Mon 08:00"})
+    model = PoliceModel(scenario, seed=0, network=network)
+    base = model.router
+    model.calls = CallBatch(t_call=np.array([600.0, 4200.0]), kind=np.zeros(2, np.int16), node=np.array([2, 2]),
+                            handling_s=np.zeros(2), on_scene_s=np.full(2, 60.0))  # fmt: skip
+    model.run()
+    assert model.recorder.times["t_arrive"][:2].tolist() == [900.0, 4400.0]
+    assert model.class_congestion.router(model.class_congestion.weighting(9)) is base
+
+
 def test_class_factors_of_one_keep_the_run_s_own_router() -> None:
     network = triangle_network()
     scenario = line_scenario({"primary": 1, "other": "weekday-peaks"}).model_copy(update={"map": "triangle"})

@@ -145,6 +145,7 @@ class ClassCongestion:
         for k, name in enumerate(named):
             self.edge_column[classes == name] = k
         self.weeks = np.column_stack([week_factors(by_class[c]) for c in named] + [other])  # hour x column
+        self.base = model.router  # the run's own router: every factor 1
         self.routers: dict[tuple[float, ...], object] = {}
         self._template = None  # the first weighted router: later ones re-customize its hierarchy
         self.switches = 0
@@ -159,13 +160,12 @@ class ClassCongestion:
         if hit is None:
             from policetwin.maps.router import Router
 
-            base = self.routers.get(tuple([1.0] * len(weighting))) or self.model.router
             if all(f == 1.0 for f in weighting):
-                hit = base
+                hit = self.base
             else:  # no dense rows per weighting (a matrix each): hierarchy queries, customized per weighting
                 net = self.model.network
                 times = self.base_times_s * np.asarray(weighting)[self.edge_column]
-                like = self._template or base
+                like = self._template or self.base
                 hit = Router(net.n_nodes, net.edge_u, net.edge_v, times, lon=net.lon, lat=net.lat,
                              dense_max_bytes=0, hierarchy=True, like=like)  # fmt: skip
                 self._template = self._template or hit
