@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import routingkit_cch as rk
-from scipy.sparse import csr_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 
 from policetwin.maps.io_util import write_cache_atomic
 
@@ -33,18 +33,24 @@ CACHE_ORDER_NODES = 20_000
 class ContractionHierarchy:
     """A CCH over the directed graph ``forward`` (CSR, road seconds) with node coordinates for the
     order: exact fastest times from a few sources to one target (:meth:`times_to`,
-    :meth:`nearest`), re-customizable with new road seconds of the same edges (:meth:`customize`)."""
+    :meth:`nearest`), re-customizable with new road seconds of the same edges (:meth:`customize`).
+    ``cch``: the preprocessing of another hierarchy of the same roads, shared (only the customization is
+    done for ``forward``'s times)."""
 
     def __init__(
-        self, forward: csr_matrix, *, lon: np.ndarray, lat: np.ndarray, cache: Path | None = None
+        self,
+        forward: csr_matrix,
+        *,
+        lon: np.ndarray | None = None,
+        lat: np.ndarray | None = None,
+        cache: Path | None = None,
+        cch: rk.CCH | None = None,
     ) -> None:
         coo = forward.tocoo()
-        self.n_nodes = forward.shape[0]
-        self._tail = coo.row.astype(np.int64)
-        self._head = coo.col.astype(np.int64)
-        tail, head = self._tail.tolist(), self._head.tolist()
-        order = node_order(forward, lon=lon, lat=lat, cache=cache)
-        self.cch = rk.CCH(order, tail, head, False)
+        if cch is None:
+            order = node_order(coo, lon=lon, lat=lat, cache=cache)
+            cch = rk.CCH(order, coo.row.tolist(), coo.col.tolist(), False)
+        self.cch = cch
         self.metric: rk.CCHMetric | None = None
         self._query: rk.CCHQuery | None = None
         self.queries = 0  # queries answered (for the engine figures)
@@ -60,15 +66,6 @@ class ContractionHierarchy:
         else:
             self.metric.reset(weights.tolist())
         self._query = rk.CCHQuery(self.metric)
-
-    def with_times(self, edge_s: np.ndarray) -> ContractionHierarchy:
-        """A hierarchy of the same roads with other road seconds (same edge order): the preprocessing is
-        shared, only the customization is redone."""
-        other = object.__new__(ContractionHierarchy)
-        other.n_nodes, other._tail, other._head, other.cch = self.n_nodes, self._tail, self._head, self.cch
-        other.metric, other._query, other.queries = None, None, 0
-        other.customize(edge_s)
-        return other
 
     def time(self, source: int, target: int) -> float:
         """Fastest time (s) from ``source`` to ``target`` (inf when unreachable)."""
@@ -112,12 +109,11 @@ class ContractionHierarchy:
         return [] if result.distance is None else list(result.node_path)
 
 
-def node_order(forward: csr_matrix, *, lon: np.ndarray, lat: np.ndarray, cache: Path | None) -> list[int]:
-    """The nested-dissection node order of the graph ``forward`` (inertial flow; weight independent),
-    read from ``cache`` when it holds the order of this very graph (keyed by a hash of its arcs and
-    coordinates; graphs of CACHE_ORDER_NODES nodes or more), else computed and stored there."""
-    coo = forward.tocoo()
-    n_nodes = forward.shape[0]
+def node_order(coo: coo_matrix, *, lon: np.ndarray, lat: np.ndarray, cache: Path | None) -> list[int]:
+    """The nested-dissection node order of the graph ``coo`` (its arcs; inertial flow, weight
+    independent), read from ``cache`` when it holds the order of this very graph (keyed by a hash of its
+    arcs and coordinates; graphs of CACHE_ORDER_NODES nodes or more), else computed and stored there."""
+    n_nodes = coo.shape[0]
     tail, head = coo.row.astype(np.int64), coo.col.astype(np.int64)
     path = None
     if cache is not None and n_nodes >= CACHE_ORDER_NODES:

@@ -55,7 +55,7 @@ def prepare_routing(network: RoadNetwork) -> str:
 
         router = Router(network.n_nodes, network.edge_u, network.edge_v, network.travel_times_s(),
                         dense_max_bytes=0, hierarchy=False)  # fmt: skip
-        node_order(router.forward, lon=network.lon, lat=network.lat, cache=cache_dir())
+        node_order(router.forward.tocoo(), lon=network.lon, lat=network.lat, cache=cache_dir())
     return backend
 
 
@@ -123,7 +123,7 @@ class Router:
             from policetwin.maps.load import cache_dir
 
             if self._like is not None and self._like.hierarchy is not None:
-                self._hierarchy = self._like.hierarchy.with_times(self.forward.data)
+                self._hierarchy = ContractionHierarchy(self.forward, cch=self._like.hierarchy.cch)
                 return self._hierarchy
             lon, lat = self._coords
             if lon is None or lat is None:  # (no coordinates: a placeholder order, slower queries)
