@@ -10,107 +10,12 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from policetwin.agents import UnitState
-
 if TYPE_CHECKING:
     from policetwin.sim.model import PoliceModel
-
-_PATROL = UnitState.patrol
-#: Steps a touring unit's cursor moves by itself before a binary search finds its checkpoint instead.
-CURSOR_STEPS = 4
-#: From this many moving candidates on, their bounds are computed with array operations.
-VECTOR_BOUNDS = 24
-
-
-class Checkpoints:
-    """Where each moving unit is, for the ETA code, which asks for many units at once.
-
-    A unit on a plain trip has one checkpoint: the node it left and when (:meth:`set_trip`), which
-    gives a lower bound of its ETA (:meth:`bounds`). A unit on a patrol tour has the tour's whole route
-    (:meth:`set_tour`): every node and when the unit passes it, so its ETA is exact (:meth:`etas`): the
-    next node and when the unit gets there. Which checkpoint each touring unit passed last is one binary
-    search over all tours' checkpoints, kept in one sorted array of keys ``unit * span + time`` (a
-    tour's times are on its own clock, started at ``t0`` on the run's; times are clipped below
-    ``span / 2`` and unused slots hold ``span / 2``; keys round times to ~1e-5 s on year-long runs).
-    """
-
-    def __init__(self, n_units: int, *, width: int, horizon_s: float) -> None:
-        self.width = width
-        self.horizon_s = horizon_s
-        self.span = float(2.0 ** math.ceil(math.log2(max(horizon_s, 86400.0) * 4.0)))
-        self.pad = self.span / 2.0
-        self.base = np.arange(n_units, dtype=float) * self.span
-        self.node = np.zeros(n_units * width, dtype=np.int64)
-        self.time = np.full(n_units * width, self.pad)
-        self.key = np.repeat(self.base, width) + self.pad
-        self.rate = np.ones(n_units)  # the unit's speed relative to the road's
-        self.t0 = np.zeros(n_units)  # when the unit's tour clock started (on the run's)
-        self.query = self.base.copy()  # base - t0: the key of time t on the unit's tour is query + t
-        self.exact = np.zeros(n_units, dtype=bool)  # on a patrol tour (else on a plain trip)
-        self.trip_node = np.zeros(n_units, dtype=np.int64)  # plain trip: the node left, and when
-        self.trip_time = np.zeros(n_units)
-        self.cursor = np.zeros(n_units, dtype=np.int64)  # touring: the slot passed last, when last asked
-        self._held: list[np.ndarray | None] = [None] * n_units  # the tour route in the unit's slots
-
-    def set_trip(self, unit: int, node: int, t: float, rate: float) -> None:
-        """A plain trip: the unit is at ``node`` until ``t``."""
-        self.trip_node[unit] = node
-        self.trip_time[unit] = t
-        self.rate[unit] = rate
-        self.exact[unit] = False
-
-    def set_tour(
-        self, unit: int, nodes: np.ndarray, times: np.ndarray, rate: float, *, t0: float, at: int = 0
-    ) -> None:
-        """A patrol tour: the unit passes ``nodes`` at ``t0 + times`` (ascending; fewer than ``width``) and
-        has passed number ``at`` now. Rejoining the same tour later only moves ``t0``."""
-        first = unit * self.width
-        self.cursor[unit] = first + at
-        if self._held[unit] is not nodes:
-            at, n = first, nodes.size
-            times = np.minimum(times, self.pad - 1.0)
-            self.node[at : at + n] = nodes
-            self.node[at + n] = nodes[-1]  # past the end: still at the last node, for ever
-            self.time[at : at + n] = times
-            self.time[at + n] = self.pad
-            self.key[at : at + n] = self.base[unit] + times
-            self.key[at + n : at + self.width] = self.base[unit] + self.pad
-            self._held[unit] = nodes
-        self.rate[unit] = rate
-        self.t0[unit] = t0
-        self.query[unit] = self.base[unit] - t0
-        self.exact[unit] = True
-
-    def bounds(self, row: np.ndarray, units: np.ndarray, now: float) -> np.ndarray:
-        """Lower bounds of the ETAs of ``units`` on plain trips by ``row`` (times to the call): the time
-        from the node left less the distance driven since (triangle inequality along the route)."""
-        driven = (now - self.trip_time[units]).clip(0.0) * self.rate[units]
-        return row[self.trip_node[units]] - driven
-
-    def etas(self, row: np.ndarray, units: np.ndarray, now: float) -> np.ndarray:
-        """Exact ETAs by ``row`` (times to the call) of ``units`` on patrol tours (``exact``): from the next
-        node of each one's route and when it gets there; a unit that is at a node (waiting there, or
-        passing it just now) leaves from it. The same answer as
-        :func:`policetwin.sim.patrol.tour_position` (up to the keys' rounding, for units found by the
-        binary search). ``units`` are distinct."""
-        rel = now - self.t0[units]
-        time = self.time
-        at = self.cursor[units]  # time only moves on: from the slot passed last, a step or two ...
-        for _ in range(CURSOR_STEPS):
-            at += time[at + 1] <= rel
-        behind = (time[at + 1] <= rel).nonzero()[0]
-        if behind.size:  # ... or a binary search for units further on (few: it touches more memory)
-            ahead = units[behind]
-            at[behind] = self.key.searchsorted(self.query[ahead] + now, side="right") - 1
-        self.cursor[units] = at
-        node_at, node_next = self.node[at], self.node[at + 1]
-        still = (self.time[at] >= rel) | (node_next == node_at)
-        return np.where(still, row[node_at], row[node_next] + (self.time[at + 1] - rel))
 
 
 class Etas:
@@ -161,19 +66,6 @@ class Etas:
         max_edge_s = float(edge_s.max()) if edge_s.size else 0.0  # the slowest single edge
         top_speed_mps = max(float(np.max(length / edge_s)), 1.0) * 1.001
         return station_rows, unit_home, home_rows, home_to_rows, max_edge_s, top_speed_mps
-
-    def _leg_bounds(
-        self, row: np.ndarray, candidates: np.ndarray, moving_idx: np.ndarray, now: float, limit: float
-    ) -> Iterator[tuple[float, int]]:
-        """(lower bound, position in ``candidates``) of the moving units whose bound is below ``limit``,
-        in ascending order, from the model's checkpoints in a few array operations (many units on patrol);
-        made Python numbers a block at a time, as the caller usually stops after a few."""
-        bound = self.model.checkpoints.bounds(row, candidates[moving_idx], now)
-        keep = (bound < limit).nonzero()[0]
-        keep = keep[bound[keep].argsort(kind="stable")]
-        for at in range(0, keep.size, 16):
-            block = keep[at : at + 16]
-            yield from zip(bound[block].tolist(), moving_idx[block].tolist(), strict=True)
 
     def row_to(self, node: int) -> np.ndarray:
         """Seconds from every node to ``node`` (zeros with instant travel)."""
@@ -252,6 +144,55 @@ class Etas:
             return override(node, candidates, self.road_etas(node, candidates))
         return self.road_etas(node, candidates, rank=rank)
 
+    @staticmethod
+    def _limit(eta: np.ndarray, rank: int | None, timed: int) -> float:
+        """The bound a unit must beat to be among the ``rank`` nearest: the ``rank``-th best of ``eta``
+        (``timed`` units timed so far), plus a second; ``inf`` when all are wanted or too few are timed."""
+        if rank is None or timed < rank:
+            return np.inf
+        return float(eta.min() if rank == 1 else np.partition(eta, rank - 1)[rank - 1]) + 1.0
+
+    def _time_hopeful(self, eta, row, candidates, bounds, rank, limit, now) -> None:
+        """Exact ETAs (into ``eta``) by ``row`` of the units on plain trips whose lower bound ((bound,
+        position in ``candidates``), ascending) can beat the ``rank``-th best: ETA >= T(trip origin ->
+        node) - distance driven since leaving it (triangle inequality along the route) prunes units from
+        far-away scenes before any route walk; units are timed in order of their bound until the k-th
+        best exact ETA beats the next bound. The others keep ``inf``."""
+        units = self.model.units
+        found: list[float] = []  # exact ETAs so far (only the best `rank` matter)
+        if rank is not None and rank > 1 and limit < np.inf:
+            found = [-v for v in np.partition(eta, rank - 1)[:rank].tolist()]
+            heapq.heapify(found)
+        for bound, j in bounds:
+            if bound >= limit:
+                break  # this unit and all after it cannot be among the nearest
+            nxt, offset = units[candidates[j]].position(now)
+            eta[j] = value = row[nxt] + offset
+            if rank == 1:
+                limit = min(limit, value + 1.0)
+            elif rank is not None:
+                heapq.heappush(found, -value)
+                if len(found) > rank:
+                    heapq.heappop(found)
+                if len(found) == rank:
+                    limit = min(limit, -found[0] + 1.0)
+
+    def _checkpoint_etas(self, node: int, candidates: np.ndarray, rank: int | None, now: float) -> np.ndarray:
+        """:meth:`road_etas` with patrolling groups and the row of ``node`` at hand: waiting and touring
+        units exact in one compiled pass over the candidates; units on plain trips (driving back to their
+        tour, or home) by their bounds (:meth:`_time_hopeful`)."""
+        model = self.model
+        row = self.router.times_to(node)
+        eta, plain, bound = model.checkpoints.road_etas(
+            row, self.home_rows, self.unit_home, model.unit_returning, candidates, node, now
+        )
+        if plain.size:
+            limit = self._limit(eta, rank, candidates.size - plain.size)
+            order = bound.argsort(kind="stable")
+            bounds = zip(bound[order].tolist(), plain[order].tolist(), strict=True)
+            self._time_hopeful(eta, row, candidates, bounds, rank, limit, now)
+        return eta
+
     def road_etas(self, node: int, candidates: np.ndarray, *, rank: int | None = None) -> np.ndarray:
         """Seconds for each candidate unit (indices) to reach ``node`` on the road network.
 
@@ -268,56 +209,32 @@ class Etas:
         if self.congestion is not None:
             return self._congested(node, candidates)
         model = self.model
+        now = model.env.now
+        checkpoints = model.checkpoints
+        if checkpoints is not None and self.router.has_full_row(node):  # patrol: one compiled pass
+            return self._checkpoint_etas(node, candidates, rank, now)
         eta = self.home_rows[:, node][self.unit_home[candidates]]
         moving_idx = model.unit_returning[candidates].nonzero()[0]
         if not moving_idx.size:
             return eta
         eta[moving_idx] = np.inf  # set below, once their position is known
-        checkpoints = model.checkpoints
-        if checkpoints is not None:  # patrolling units: timed exactly from their tours, all at once
+        if checkpoints is not None:  # patrolling units: timed exactly from their tours (row below)
             on_tour = checkpoints.exact[candidates[moving_idx]]
             touring_idx, moving_idx = moving_idx[on_tour], moving_idx[~on_tour]
         else:
             touring_idx = moving_idx[:0]
-        now = model.env.now
         has_row = self.router.has_full_row(node)
         row = self.router.times_to(node) if has_row else None
-        if touring_idx.size and has_row:
-            eta[touring_idx] = checkpoints.etas(row, candidates[touring_idx], now)
-        if not moving_idx.size and (has_row or not touring_idx.size):
+        if not moving_idx.size and has_row:
             return eta
         moving = moving_idx.tolist()
-        limit = np.inf
-        if rank is not None and candidates.size - len(moving) >= rank:
-            limit = float(eta.min() if rank == 1 else np.partition(eta, rank - 1)[rank - 1]) + 1.0
+        limit = self._limit(eta, rank, candidates.size - len(moving))
         units = model.units
         hopeful: list[tuple[int, int, float]] = []
         if has_row:
-            # exact row at hand: ETA >= T(trip origin -> node) - distance driven since leaving it (triangle
-            # inequality along the route) prunes units from far-away scenes before any route walk. Units
-            # are timed exactly in order of their bound until the k-th best exact ETA beats the next bound.
-            if checkpoints is not None and len(moving) >= VECTOR_BOUNDS:
-                bounds = self._leg_bounds(row, candidates, moving_idx, now, limit)
-            else:
-                bounds = sorted((row[units[candidates[j]].node] - (now - units[candidates[j]].trip_start), j)
-                                for j in moving)  # fmt: skip
-            found: list[float] = []  # exact ETAs so far (only the best `rank` matter)
-            if rank is not None and rank > 1 and limit < np.inf:
-                found = [-v for v in np.partition(eta, rank - 1)[:rank].tolist()]
-                heapq.heapify(found)
-            for bound, j in bounds:
-                if bound >= limit:
-                    break  # this unit and all after it cannot be among the nearest
-                nxt, offset = units[candidates[j]].position(now)
-                eta[j] = value = row[nxt] + offset
-                if rank == 1:
-                    limit = min(limit, value + 1.0)
-                elif rank is not None:
-                    heapq.heappush(found, -value)
-                    if len(found) > rank:
-                        heapq.heappop(found)
-                    if len(found) == rank:
-                        limit = min(limit, -found[0] + 1.0)
+            bounds = sorted((row[units[candidates[j]].node] - (now - units[candidates[j]].trip_start), j)
+                            for j in moving)  # fmt: skip
+            self._time_hopeful(eta, row, candidates, bounds, rank, limit, now)
             return eta
         if limit == np.inf:
             for j in moving:

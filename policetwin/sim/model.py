@@ -27,7 +27,7 @@ from policetwin.sim.demand import CallBatch, make_demand
 from policetwin.sim.deterrence import Deterrence
 from policetwin.sim.dispatch import Dispatcher
 from policetwin.sim.districts import polygon_districts, voronoi_districts
-from policetwin.sim.eta import Checkpoints, Etas
+from policetwin.sim.eta import Etas
 from policetwin.sim.fleet import Fleet, make_units
 from policetwin.sim.patrol import CHECKPOINTS, Patrol
 from policetwin.sim.patrol_coverage import PatrolCoverage
@@ -128,8 +128,13 @@ class PoliceModel(mesa.Model):
         # with patrolling groups: where each unit was on its current trip, for the ETA bounds (written by
         # PatrolUnit.start_trip and Patrol.start; None without patrol: nothing written)
         patrols = any(g.idle in ("random_beat", "hotspot") for g in scenario.units.groups or [])
-        self.checkpoints = (Checkpoints(n_units, width=CHECKPOINTS, horizon_s=scenario.duration + 30 * 86400.0)
-                            if patrols else None)  # fmt: skip
+        self.checkpoints = None
+        if patrols:  # (compiled code: imported only when needed)
+            from policetwin.sim.checkpoints import Checkpoints
+
+            self.checkpoints = Checkpoints(
+                n_units, width=CHECKPOINTS, horizon_s=scenario.duration + 30 * 86400.0
+            )
         self.post_nodes = check.post_nodes  # group index -> snapped post nodes (idle: post)
         self.units = make_units(self)
         self.unit_station = np.array([u.station for u in self.units], dtype=np.int64)

@@ -11,7 +11,7 @@ checkpoints on the tour's own clock. Movement stays event-driven: one event per 
 rejoining: a unit sent to a call leaves its tour; when free again it drives to the waypoint where it
 left off (its first leg along that waypoint's shortest-path tree) and carries on with the tour from
 there (the tour's clock shifted). Where the unit is at time t is derived from the checkpoints only when
-someone asks (dispatch: for all patrolling units at once, :meth:`policetwin.sim.eta.Checkpoints.etas`),
+someone asks (dispatch: for all patrolling units at once, :meth:`policetwin.sim.checkpoints.Checkpoints.etas`),
 so it is dispatched from where it is, exactly, on one-way streets too. A tour driven to its end is
 followed by a new one from its last waypoint.
 """
@@ -320,7 +320,7 @@ class Patrol:
 def tour_position(unit: PatrolUnit, now: float) -> tuple[int, float]:
     """(next node, seconds to it) of a unit on its patrol tour at ``now``, from the tour's checkpoints:
     the next node of its route and when it gets there; at a node (waiting there, or passing it just
-    now) it leaves from that node. The same answer as :meth:`policetwin.sim.eta.Checkpoints.etas`."""
+    now) it leaves from that node. The same answer as :meth:`policetwin.sim.checkpoints.Checkpoints.etas`."""
     tour = unit.tour
     nodes, times, rel = tour.nodes, tour.times, now - tour.t0
     at = max(int(times.searchsorted(rel, side="right")) - 1, 0)
