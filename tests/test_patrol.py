@@ -12,7 +12,7 @@ from policetwin.maps import Router
 from policetwin.maps.synthetic import synthetic_city
 from policetwin.scenarios import Scenario
 from policetwin.sim.model import PoliceModel
-from policetwin.sim.patrol import tour_position
+from policetwin.sim.tours import tour_position
 
 
 @pytest.fixture(scope="module")

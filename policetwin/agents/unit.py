@@ -54,7 +54,7 @@ class PatrolUnit(mesa.Agent):
         self.group = 0  # index of the unit's group in ``units.groups`` (0 without groups)
         self.capabilities: frozenset[str] = frozenset()
         self.off_due: float | None = None  # the shift ended while busy: off duty when free (overtime)
-        self.tour = None  # patrol: the current tour (policetwin.sim.patrol.Tour)
+        self.tour = None  # patrol: the current tour (policetwin.sim.tours.Tour)
 
     def set_state(self, state: UnitState, now: float, incident_id: int = -1) -> None:
         """Change state, logging the interval that ends now."""
@@ -105,7 +105,7 @@ class PatrolUnit(mesa.Agent):
         if state is _IDLE:
             return self.home_node, 0.0
         if state is _PATROL and self.tour.on:
-            from policetwin.sim.patrol import tour_position
+            from policetwin.sim.tours import tour_position
 
             return tour_position(self, now)
         if state is _ONSCENE or state >= _STILL:  # on scene, off duty, on a break or self-initiated work

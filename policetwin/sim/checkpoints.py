@@ -69,7 +69,7 @@ class Checkpoints:
     def etas(self, row: np.ndarray, units: np.ndarray, now: float) -> np.ndarray:
         """Exact ETAs by ``row`` (times to the call) of ``units`` on patrol tours (``exact``): from the next
         node of each one's route and when it gets there; a unit that is at a node (waiting there, or
-        passing it just now) leaves from it. The same answer as :func:`policetwin.sim.patrol.tour_position`.
+        passing it just now) leaves from it. The same answer as :func:`policetwin.sim.tours.tour_position`.
         ``units`` are distinct."""
         out = np.empty(units.size)
         _tour_etas(row, units, now, self.t0, self.time, self.node, self.cursor, self.width, out)

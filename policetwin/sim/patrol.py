@@ -29,6 +29,7 @@ from policetwin.sim.recorder import TRIP_PURPOSES
 if TYPE_CHECKING:
     from policetwin.sim.fleet import Fleet
     from policetwin.sim.model import PoliceModel
+    from policetwin.sim.tours import Routes, Tour
 
 #: Waypoints sampled per beat for random_beat patrol (their shortest-path trees are kept).
 RANDOM_WAYPOINTS = 24
@@ -37,64 +38,6 @@ _PATROL_TRIP = TRIP_PURPOSES.index("patrol")
 TOUR_LEGS = 64
 #: Checkpoints per unit in the shared ETA table: a whole tour's route (at least the longest single leg).
 CHECKPOINTS = 2048
-
-
-class Tour:
-    """One patrol tour: its legs (``origin``, ``dest`` node, ``depart``, ``arrive`` time: arrays, one entry
-    per leg) and its whole route as checkpoints (``nodes`` passed at ``times``, ascending; a leg's last
-    node is the next one's first). Times are on the tour's clock: add ``t0`` for the run's. ``resume``:
-    the next leg to drive; ``joined``: the leg where the unit last joined the tour; ``logged``: legs
-    noted for coverage and the trip log; ``on``: the unit is on the tour (False: driving back to it)."""
-
-    __slots__ = (
-        "arrive",
-        "depart",
-        "dest",
-        "joined",
-        "logged",
-        "nodes",
-        "on",
-        "origin",
-        "rate",
-        "resume",
-        "slot",
-        "t0",
-        "times",
-    )  # fmt: skip
-
-    def __init__(self, origin, dest, depart, arrive, slot, nodes, times) -> None:
-        self.origin, self.dest, self.depart, self.arrive = origin, dest, depart, arrive
-        self.slot, self.nodes, self.times = slot, nodes, times
-        self.t0 = 0.0
-        self.rate = 1.0  # speed relative to the road's: the group's, over the congestion factor
-        self.resume = self.joined = self.logged = 0
-        self.on = False
-
-    def legs(self) -> list[tuple[int, int, float, float]]:
-        """The legs as ``(origin, dest, depart, arrive)`` tuples on the run's clock (for inspection)."""
-        return list(zip(self.origin.tolist(), self.dest.tolist(), (self.depart + self.t0).tolist(),
-                        (self.arrive + self.t0).tolist(), strict=True))  # fmt: skip
-
-
-class _Routes:
-    """The routes between a group's waypoints, flattened: route ``i * m + j`` (waypoint i to j) is
-    ``nodes[offset : offset + length]``, passed ``reached`` road seconds after leaving i."""
-
-    def __init__(self, waypoints: np.ndarray, path) -> None:
-        self.waypoints = waypoints
-        self.index = {n: i for i, n in enumerate(waypoints.tolist())}
-        nodes, reached, length = [], [], []
-        for origin in waypoints.tolist():
-            for dest in waypoints.tolist():
-                route, times = path(origin, dest)
-                nodes.extend(route)
-                reached.extend(times)
-                length.append(len(route))
-        self.nodes = np.array(nodes, dtype=np.int64)
-        self.reached = np.array(reached, dtype=float)
-        self.length = np.array(length, dtype=np.int64)
-        self.offset = np.cumsum(self.length) - self.length
-        self.road_s = self.reached[self.offset + self.length - 1]
 
 
 class Patrol:
@@ -109,7 +52,7 @@ class Patrol:
         groups = model.scenario.units.groups or []
         names = [s.name for s in model.scenario.stations]
         self.waypoints: dict[int, np.ndarray] = {}
-        self.routes: dict[int, _Routes] = {}
+        self.routes: dict[int, Routes] = {}
         self.dwell: dict[int, Draws] = {}
         self.rate: dict[int, float] = {}
         self._paths: dict[tuple[int, int], tuple[list[int], list[float]]] = {}
@@ -143,7 +86,7 @@ class Patrol:
                 if node not in self.trees:
                     self.trees[node] = (model.router.successors_to(node).tolist(),
                                         model.router.times_to(node).astype(float).tolist())  # fmt: skip
-            self.routes[g] = _Routes(self.waypoints[g], self.path)
+            self.routes[g] = _routes(self.waypoints[g], self.path)
         self.patrolling = {u.index for u in model.units if u.group in self.waypoints}
         self.width = max([CHECKPOINTS] + [int(r.length.max()) + 1 for r in self.routes.values()])
         if self.routes and model.checkpoints.width < self.width:  # a beat with very long routes
@@ -174,33 +117,21 @@ class Patrol:
 
     def _new_tour(self, g: int, first: int) -> Tour:
         """A tour of group ``g`` from its waypoint number ``first``, on its own clock (starting at 0)."""
-        routes = self.routes[g]
-        m = routes.waypoints.size
-        if g in self.dwell:  # hotspot: the next ones in turn
+        from policetwin.sim.tours import draw_tour
+
+        m = self.routes[g].waypoints.size
+        dwell = None
+        if g in self.dwell:  # hotspot: the next ones in turn, staying a while at each
             dests = (first + 1 + np.arange(TOUR_LEGS)) % m
+            draws = self.dwell[g]
+
+            def dwell(k: int) -> np.ndarray:
+                return np.array([draws.next() for _ in range(k)], dtype=float)
+
         else:  # random, never the waypoint the leg starts from
             dests = (first + np.cumsum(1 + self.rng.integers(max(m - 1, 1), size=TOUR_LEGS))) % m
-        pairs = np.concatenate(([first], dests[:-1])) * m + dests
-        length = routes.length[pairs]
-        ends = np.cumsum(length)
-        n = max(int(ends.searchsorted(self.width - 1, side="right")), 1)  # the legs whose route fits
-        pairs, length, dests = pairs[:n], length[:n], dests[:n]
-        slot = ends[:n] - length
-        take = np.arange(int(ends[n - 1])) + np.repeat(routes.offset[pairs] - slot, length)
-        rate = self._rate(g)  # the whole tour at the factor of the hour it is drawn in
-        steps = np.zeros(2 * n)  # 0, then drive, dwell, drive, ...: summed in turn
-        steps[1::2] = routes.road_s[pairs] / rate
-        if g in self.dwell:
-            draws = self.dwell[g]
-            steps[2::2] = [draws.next() for _ in range(n - 1)]
-        clock = np.cumsum(steps)
-        depart = clock[0::2]
-        times = np.repeat(depart, length) + routes.reached[take] / rate
-        dest_nodes = routes.waypoints[dests]
-        origin_nodes = np.concatenate((routes.waypoints[first : first + 1], dest_nodes[:-1]))
-        tour = Tour(origin_nodes, dest_nodes, depart, clock[1::2], slot, routes.nodes[take], times)
-        tour.rate = rate
-        return tour
+        # the whole tour at the factor of the hour it is drawn in
+        return draw_tour(self.routes[g], first, dests, rate=self._rate(g), width=self.width, dwell=dwell)
 
     def _rate(self, g: int) -> float:
         """Group ``g``'s speed relative to the road's now: its ``speed_factor`` over the congestion factor
@@ -298,6 +229,8 @@ class Patrol:
                     seen.update(codes[k - first : stop - first].tolist())
                 k = stop
             if whole < started:  # the leg under way: up to the node reached next, without its edge
+                from policetwin.sim.tours import tour_position
+
                 nxt, offset = tour_position(unit, until)
                 coverage.cut(unit.group, tour.t0 + float(tour.depart[whole]), int(tour.origin[whole]),
                              int(tour.dest[whole]), nxt, offset > 0)  # fmt: skip
@@ -317,17 +250,9 @@ class Patrol:
         self.start(unit)
 
 
-def tour_position(unit: PatrolUnit, now: float) -> tuple[int, float]:
-    """(next node, seconds to it) of a unit on its patrol tour at ``now``, from the tour's checkpoints:
-    the next node of its route and when it gets there; at a node (waiting there, or passing it just
-    now) it leaves from that node. The same answer as :meth:`policetwin.sim.checkpoints.Checkpoints.etas`."""
-    tour = unit.tour
-    nodes, times, rel = tour.nodes, tour.times, now - tour.t0
-    at = max(int(times.searchsorted(rel, side="right")) - 1, 0)
-    node = int(nodes[at])
-    if at + 1 >= nodes.size or times[at] >= rel:
-        return node, 0.0
-    nxt = int(nodes[at + 1])
-    if nxt == node:
-        return node, 0.0
-    return nxt, float(times[at + 1]) - rel
+def _routes(waypoints: np.ndarray, path) -> Routes:
+    """The routes between ``waypoints`` (:class:`policetwin.sim.tours.Routes`; compiled code: imported
+    only by runs that patrol)."""
+    from policetwin.sim.tours import Routes
+
+    return Routes(waypoints, path)
