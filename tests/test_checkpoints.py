@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from policetwin.sim.checkpoints import CURSOR_STEPS, Checkpoints
+from policetwin.sim.checkpoints import Checkpoints
+from policetwin.sim.patrol_kernels import CURSOR_STEPS
 
 
 def reference_eta(row, nodes, times, t0, now):

@@ -188,7 +188,7 @@ def test_deterrence_off_by_default_changes_nothing(line_network):
 
 
 def test_patrol_coverage_equals_walking_every_leg(grid_city):
-    """The coverage figures (all routes walked at once, in array steps) equal walking each noted leg in
+    """The coverage figures (routes marked by their segments, cut legs walked) equal walking each noted leg in
     Python along its waypoint's tree, segment by segment, on a day with calls cutting tours short."""
     from itertools import pairwise
 

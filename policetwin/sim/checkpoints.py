@@ -1,19 +1,16 @@
 """Where each moving unit is, for dispatch: the checkpoints of patrol tours and plain trips.
 
 Only runs with patrolling groups keep them (``model.checkpoints``). Dispatch asks for every free unit
-at each call, so the ETA arithmetic is one compiled loop over the candidates (numba), not a dozen array
-operations: a patrol run spent most of its dispatch time in NumPy call overhead on ~300-element arrays.
-The loops use the same float64 arithmetic as the array code they replace (no fast-math), so the ETAs are
-bit-identical; numba caches the compiled code beside this module (or in the user's cache).
+at each call, so the ETA arithmetic is one compiled loop over the candidates
+(:mod:`policetwin.sim.patrol_kernels`), not a dozen array operations: a patrol run spent most of its
+dispatch time in NumPy call overhead on ~300-element arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-#: Steps a touring unit's cursor moves by itself before a binary search finds its checkpoint instead.
-CURSOR_STEPS = 4
+from policetwin.sim import patrol_kernels as kernels
 
 
 class Checkpoints:
@@ -72,7 +69,7 @@ class Checkpoints:
         passing it just now) leaves from it. The same answer as :func:`policetwin.sim.tours.tour_position`.
         ``units`` are distinct."""
         out = np.empty(units.size)
-        _tour_etas(row, units, now, self.t0, self.time, self.node, self.cursor, self.width, out)
+        kernels.tour_etas(row, units, now, self.t0, self.time, self.node, self.cursor, self.width, out)
         return out
 
     def road_etas(
@@ -86,57 +83,7 @@ class Checkpoints:
         eta = np.empty(candidates.size)
         plain = np.empty(candidates.size, dtype=np.int64)
         bound = np.empty(candidates.size)
-        n = _road_etas(row, home_rows, unit_home, returning, candidates, node, now, self.exact, self.t0,
+        n = kernels.road_etas(row, home_rows, unit_home, returning, candidates, node, now, self.exact, self.t0,
                        self.time, self.node, self.cursor, self.width, self.trip_node, self.trip_time,
                        self.rate, eta, plain, bound)  # fmt: skip
         return eta, plain[:n], bound[:n]
-
-
-@njit(cache=True, nogil=True)
-def _tour_eta(row, u, now, t0, time, node, cursor, width):  # pragma: no cover - compiled
-    """One touring unit's ETA by ``row`` (see :meth:`Checkpoints.etas`); moves its cursor."""
-    rel = now - t0[u]
-    at = cursor[u]
-    steps = 0
-    while time[at + 1] <= rel:
-        if steps == CURSOR_STEPS:  # far on: a binary search over the rest of the unit's slots
-            lo, hi = at + 1, (u + 1) * width  # time[lo] <= rel; the last such slot is wanted
-            while hi - lo > 1:
-                mid = (lo + hi) >> 1
-                if time[mid] <= rel:
-                    lo = mid
-                else:
-                    hi = mid
-            at = lo
-            break
-        at += 1
-        steps += 1
-    cursor[u] = at
-    here, nxt = node[at], node[at + 1]
-    if time[at] >= rel or nxt == here:
-        return float(row[here])
-    return row[nxt] + (time[at + 1] - rel)
-
-
-@njit(cache=True, nogil=True)
-def _tour_etas(row, units, now, t0, time, node, cursor, width, out):  # pragma: no cover - compiled
-    for i in range(units.size):
-        out[i] = _tour_eta(row, units[i], now, t0, time, node, cursor, width)
-
-
-@njit(cache=True, nogil=True)
-def _road_etas(row, home_rows, unit_home, returning, candidates, target, now, exact, t0, time, node,
-               cursor, width, trip_node, trip_time, rate, eta, plain, bound):  # pragma: no cover  # fmt: skip
-    n = 0
-    for i in range(candidates.size):
-        u = candidates[i]
-        if not returning[u]:
-            eta[i] = home_rows[unit_home[u], target]
-        elif exact[u]:
-            eta[i] = _tour_eta(row, u, now, t0, time, node, cursor, width)
-        else:
-            eta[i] = np.inf
-            plain[n] = i
-            bound[n] = row[trip_node[u]] - max(now - trip_time[u], 0.0) * rate[u]
-            n += 1
-    return n

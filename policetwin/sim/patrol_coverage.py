@@ -8,8 +8,9 @@ scenario's clock). Coverage of a group in an instance = length of the distinct b
 passed / the beat's street length; the summary gives the mean over instances, per window and overall.
 
 Cost stays small on long runs: during the run whole legs between waypoints are kept once per (group,
-instance) (they repeat), cut ones as rows of a few numbers; after the run all routes are walked at once
-per waypoint, along its shortest-path tree, in array operations (one step of every route at a time).
+instance) (they repeat), cut ones as rows of a few numbers; after the run the segments of each route
+between waypoints are found once and marked per instance, and cut legs are walked along their waypoint's
+shortest-path tree, in compiled loops (:mod:`policetwin.sim.patrol_kernels`).
 """
 
 from __future__ import annotations
@@ -99,9 +100,7 @@ class PatrolCoverage:
             keys, first = np.unique(lo * n_nodes + hi, return_index=True)
             seg_len = network.length_m[inside][first]
             total_m = float(seg_len.sum())
-            passed = np.zeros((len(spans), keys.size), dtype=bool)
-            instance, segment = self._walk(g, len(spans), keys)
-            passed[instance, segment] = True
+            passed = self._passed(g, len(spans), keys)
             shares = [(window, float(seg_len[passed[k]].sum() / total_m) if total_m > 0 else None)
                       for k, (_, _, window) in enumerate(spans)]  # fmt: skip
             per_window: dict[str, list[float]] = defaultdict(list)
@@ -120,40 +119,32 @@ class PatrolCoverage:
             }
         return out
 
-    def _walk(self, group: int, n_instances: int, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(instance, beat segment) of every segment the group's legs finished: each leg's route walked
-        from its origin along its waypoint's shortest-path tree to where it stopped, all legs towards one
-        waypoint a step at a time."""
+    def _passed(self, group: int, n_instances: int, keys: np.ndarray) -> np.ndarray:
+        """Which beat segments (``keys``: sorted ``min * n_nodes + max``) the group's legs finished in each
+        shift instance: whole legs by their routes' segments (found once per route), legs cut short
+        walked from their origin along their waypoint's shortest-path tree to where they stopped."""
+        from policetwin.sim import patrol_kernels as kernels
+
         n_nodes = self.model.network.n_nodes
-        rows = [np.frombuffer(self.cuts[group], dtype=np.int64).reshape(-1, 5)]
+        passed = np.zeros((n_instances, keys.size), dtype=bool)
+        routes = self.patrol.routes[group]
+        a, b = routes.nodes[:-1], routes.nodes[1:]
+        key = np.minimum(a, b) * n_nodes + np.maximum(a, b)
+        at = keys.searchsorted(key).clip(max=max(keys.size - 1, 0))
+        inside = keys[at] == key if keys.size else np.zeros(key.size, dtype=bool)
+        segment = np.where(inside, at, -1)  # of the step from each route node to the next
+        index = np.full(n_nodes, -1, dtype=np.int64)
+        index[routes.waypoints] = np.arange(routes.waypoints.size)
         for k in range(n_instances):
             whole = np.fromiter(self.legs.get((group, k), ()), dtype=np.int64)
             origin, dest = np.divmod(whole, n_nodes)
-            rows.append(
-                np.column_stack((np.full(whole.size, k), origin, dest, dest, np.zeros(whole.size, np.int64)))
-            )
-        legs = np.unique(np.concatenate(rows), axis=0)  # the same leg in the same instance counts once
-        found_instance, found_segment = [], []
-        for dest in np.unique(legs[:, 2]).tolist():
-            these = legs[legs[:, 2] == dest]
+            route = index[origin] * routes.waypoints.size + index[dest]
+            kernels.mark_routes(np.full(whole.size, k), route, routes.offset, routes.length, segment, passed)
+        cuts = np.frombuffer(self.cuts[group], dtype=np.int64).reshape(-1, 5)
+        for dest in np.unique(cuts[:, 2]).tolist():
+            these = cuts[cuts[:, 2] == dest]
             succ = np.asarray(self.patrol.trees[dest][0], dtype=np.int64)
-            instance, node, stop, unfinished = these[:, 0], these[:, 1], these[:, 3], these[:, 4].astype(bool)
-            while node.size:
-                going = (node != stop) & (node != dest)  # (a stop off the route would end at `dest`)
-                instance, node, stop, unfinished = (
-                    instance[going],
-                    node[going],
-                    stop[going],
-                    unfinished[going],
-                )
-                nxt = succ[node]
-                done = ~((nxt == stop) & unfinished)  # the edge into `stop` counts only when finished
-                key = np.minimum(node, nxt)[done] * n_nodes + np.maximum(node, nxt)[done]
-                at = keys.searchsorted(key).clip(max=max(keys.size - 1, 0))
-                beat = keys[at] == key if keys.size else np.zeros(key.size, dtype=bool)
-                found_instance.append(instance[done][beat])
-                found_segment.append(at[beat])
-                node = nxt
-        if not found_segment:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        return np.concatenate(found_instance), np.concatenate(found_segment)
+            kernels.mark_walks(
+                these[:, 0], these[:, 1], these[:, 3], these[:, 4], dest, succ, keys, n_nodes, passed
+            )
+        return passed

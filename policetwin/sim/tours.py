@@ -1,10 +1,9 @@
 """Patrol tours: the routes between a group's waypoints, tours drawn from them, and where a unit is on
 its tour at a time (see :mod:`policetwin.sim.patrol` for how units drive them).
 
-A tour is built by one compiled loop (numba) over its legs: a patrol run builds a tour about every
-third call, and the array version (a dozen NumPy calls and their temporaries) cost ~90 µs a tour. The
-loop does the same float64 arithmetic in the same order (running sums, not pairwise), so the tours are
-bit-identical to the array code it replaced.
+A tour is built by one compiled loop over its legs (:mod:`policetwin.sim.patrol_kernels`): a patrol
+run builds a tour about every third call, and the array version (a dozen NumPy calls and their
+temporaries) cost ~90 µs a tour.
 """
 
 from __future__ import annotations
@@ -12,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
+
+from policetwin.sim import patrol_kernels as kernels
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -103,9 +103,9 @@ def draw_tour(
     speed; ``dwell(k)`` gives the stays at the first ``k`` waypoints reached (hotspot patrol)."""
     m = routes.waypoints.size
     pairs = np.empty(dests.size, dtype=np.int64)
-    n = _fit_legs(first, dests, m, routes.length, width - 1, pairs)
+    n = kernels.fit_legs(first, dests, m, routes.length, width - 1, pairs)
     stays = dwell(n - 1) if dwell is not None else _NO_DWELL
-    origin, dest, depart, arrive, slot, nodes, times = _build_tour(
+    origin, dest, depart, arrive, slot, nodes, times = kernels.build_tour(
         pairs[:n], routes.waypoints, routes.length, routes.offset, routes.nodes, routes.reached,
         routes.road_s, rate, stays, first,
     )  # fmt: skip
@@ -117,52 +117,4 @@ def draw_tour(
 _NO_DWELL = np.zeros(0)
 
 
-@njit(cache=True, nogil=True)
-def _fit_legs(first, dests, m, length, room, pairs):  # pragma: no cover - compiled
-    """Route numbers of the legs (``pairs``) and how many fit in ``room`` checkpoints (at least one)."""
-    total, n, at = 0, 0, first
-    for k in range(dests.size):
-        pairs[k] = at * m + dests[k]
-        at = dests[k]
-        total += length[pairs[k]]
-        if total <= room:
-            n = k + 1
-    return max(n, 1)
-
-
-@njit(cache=True, nogil=True)
-def _build_tour(pairs, waypoints, length, offset, route_nodes, reached, road_s, rate, stays,
-                first):  # pragma: no cover - compiled  # fmt: skip
-    """The tour's legs and checkpoints (see :class:`Tour`) from its route numbers."""
-    n = pairs.size
-    total = 0
-    for k in range(n):
-        total += length[pairs[k]]
-    origin = np.empty(n, dtype=np.int64)
-    dest = np.empty(n, dtype=np.int64)
-    depart = np.empty(n)
-    arrive = np.empty(n)
-    slot = np.empty(n, dtype=np.int64)
-    nodes = np.empty(total, dtype=np.int64)
-    times = np.empty(total)
-    m = waypoints.size
-    clock = 0.0
-    at = 0
-    for k in range(n):
-        p = pairs[k]
-        if k > 0 and stays.size:
-            clock = clock + stays[k - 1]
-        elif k > 0:
-            clock = clock + 0.0
-        depart[k] = clock
-        clock = clock + road_s[p] / rate
-        arrive[k] = clock
-        origin[k] = waypoints[first] if k == 0 else dest[k - 1]
-        dest[k] = waypoints[p % m]
-        slot[k] = at
-        start = offset[p]
-        for i in range(length[p]):
-            nodes[at] = route_nodes[start + i]
-            times[at] = depart[k] + reached[start + i] / rate
-            at += 1
-    return origin, dest, depart, arrive, slot, nodes, times
+_NO_DWELL = np.zeros(0)

@@ -1,0 +1,153 @@
+"""The patrol's compiled loops (numba): the few places where a patrol run does small array work per
+call, which NumPy spends on call overhead and temporaries rather than arithmetic.
+
+- :func:`road_etas`, :func:`tour_etas`: the ETAs of all free units at a call, touring units from their
+  tours' checkpoints (:class:`policetwin.sim.checkpoints.Checkpoints`);
+- :func:`fit_legs`, :func:`build_tour`: a patrol tour from the routes between waypoints
+  (:func:`policetwin.sim.tours.draw_tour`);
+- :func:`mark_routes`, :func:`mark_walks`: the beat segments that patrol legs passed
+  (:class:`policetwin.sim.patrol_coverage.PatrolCoverage`).
+
+The loops do the same float64 arithmetic in the same order as the array code they replaced (running
+sums, no fast-math), so results are bit-identical. numba caches the compiled code beside this module (or
+in the user's cache); only runs with patrolling groups import it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: Steps a touring unit's cursor moves by itself before a binary search finds its checkpoint instead.
+CURSOR_STEPS = 4
+
+
+@njit(cache=True, nogil=True)
+def tour_eta(row, u, now, t0, time, node, cursor, width):  # pragma: no cover - compiled
+    """One touring unit's ETA by ``row`` (see :meth:`Checkpoints.etas`); moves its cursor."""
+    rel = now - t0[u]
+    at = cursor[u]
+    steps = 0
+    while time[at + 1] <= rel:
+        if steps == CURSOR_STEPS:  # far on: a binary search over the rest of the unit's slots
+            lo, hi = at + 1, (u + 1) * width  # time[lo] <= rel; the last such slot is wanted
+            while hi - lo > 1:
+                mid = (lo + hi) >> 1
+                if time[mid] <= rel:
+                    lo = mid
+                else:
+                    hi = mid
+            at = lo
+            break
+        at += 1
+        steps += 1
+    cursor[u] = at
+    here, nxt = node[at], node[at + 1]
+    if time[at] >= rel or nxt == here:
+        return float(row[here])
+    return row[nxt] + (time[at + 1] - rel)
+
+
+@njit(cache=True, nogil=True)
+def tour_etas(row, units, now, t0, time, node, cursor, width, out):  # pragma: no cover - compiled
+    for i in range(units.size):
+        out[i] = tour_eta(row, units[i], now, t0, time, node, cursor, width)
+
+
+@njit(cache=True, nogil=True)
+def road_etas(row, home_rows, unit_home, returning, candidates, target, now, exact, t0, time, node,
+               cursor, width, trip_node, trip_time, rate, eta, plain, bound):  # pragma: no cover  # fmt: skip
+    n = 0
+    for i in range(candidates.size):
+        u = candidates[i]
+        if not returning[u]:
+            eta[i] = home_rows[unit_home[u], target]
+        elif exact[u]:
+            eta[i] = tour_eta(row, u, now, t0, time, node, cursor, width)
+        else:
+            eta[i] = np.inf
+            plain[n] = i
+            bound[n] = row[trip_node[u]] - max(now - trip_time[u], 0.0) * rate[u]
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def fit_legs(first, dests, m, length, room, pairs):  # pragma: no cover - compiled
+    """Route numbers of the legs (``pairs``) and how many fit in ``room`` checkpoints (at least one)."""
+    total, n, at = 0, 0, first
+    for k in range(dests.size):
+        pairs[k] = at * m + dests[k]
+        at = dests[k]
+        total += length[pairs[k]]
+        if total <= room:
+            n = k + 1
+    return max(n, 1)
+
+
+@njit(cache=True, nogil=True)
+def build_tour(pairs, waypoints, length, offset, route_nodes, reached, road_s, rate, stays,
+                first):  # pragma: no cover - compiled  # fmt: skip
+    """The tour's legs and checkpoints (see :class:`Tour`) from its route numbers."""
+    n = pairs.size
+    total = 0
+    for k in range(n):
+        total += length[pairs[k]]
+    origin = np.empty(n, dtype=np.int64)
+    dest = np.empty(n, dtype=np.int64)
+    depart = np.empty(n)
+    arrive = np.empty(n)
+    slot = np.empty(n, dtype=np.int64)
+    nodes = np.empty(total, dtype=np.int64)
+    times = np.empty(total)
+    m = waypoints.size
+    clock = 0.0
+    at = 0
+    for k in range(n):
+        p = pairs[k]
+        if k > 0 and stays.size:
+            clock = clock + stays[k - 1]
+        elif k > 0:
+            clock = clock + 0.0
+        depart[k] = clock
+        clock = clock + road_s[p] / rate
+        arrive[k] = clock
+        origin[k] = waypoints[first] if k == 0 else dest[k - 1]
+        dest[k] = waypoints[p % m]
+        slot[k] = at
+        start = offset[p]
+        for i in range(length[p]):
+            nodes[at] = route_nodes[start + i]
+            times[at] = depart[k] + reached[start + i] / rate
+            at += 1
+    return origin, dest, depart, arrive, slot, nodes, times
+
+
+@njit(cache=True, nogil=True)
+def mark_routes(instance, route, offset, length, segment, passed):  # pragma: no cover - compiled
+    """``passed[instance[r], s] = True`` for the beat segments ``s`` of route ``route[r]`` (its steps'
+    segments are ``segment[offset[p] : offset[p] + length[p] - 1]``, -1 outside the beat)."""
+    for r in range(instance.size):
+        k, p = instance[r], route[r]
+        start = offset[p]
+        for i in range(length[p] - 1):
+            s = segment[start + i]
+            if s >= 0:
+                passed[k, s] = True
+
+
+@njit(cache=True, nogil=True)
+def mark_walks(instance, node, stop, unfinished, dest, succ, keys, n_nodes, passed):  # pragma: no cover - compiled  # fmt: skip
+    """Walk each leg from ``node`` along ``dest``'s shortest-path tree (``succ``) up to ``stop`` (without
+    the edge into it when ``unfinished``; a stop off the route ends at ``dest``) and mark the beat
+    segments passed (``keys``: sorted ``min * n_nodes + max`` of the beat's segments)."""
+    for r in range(node.size):
+        at, end, k = node[r], stop[r], instance[r]
+        while at != end and at != dest:
+            nxt = succ[at]
+            if not (nxt == end and unfinished[r]):
+                key = min(at, nxt) * n_nodes + max(at, nxt)
+                s = np.searchsorted(keys, key)
+                if s < keys.size and keys[s] == key:
+                    passed[k, s] = True
+            at = nxt
