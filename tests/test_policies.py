@@ -63,6 +63,27 @@ def test_beat_first_sends_the_own_district_unit_within_slack(slack, unit, arrive
     assert assignments["out_of_district"].tolist() == [False, True, unit == "S5-1"]
 
 
+#: Ten nodes, stations at nodes 2 and 9: districts S2 = nodes 0-5, S9 = 6-9. Call 0 at node 0 takes
+#: S2's unit (there at 200, clear at 260), which drives home: past node 1 at 360. Call 1 at node 5 (S2's
+#: district) at t=300: S9's unit waits at home (ETA 400); S2's unit is driving away, next at node 1 at 360
+#: (ETA 60 + 400 = 460), within a slack of 100 s: beat_first sends it (there at 760), nearest does not.
+RETURNING_CALLS = [(0, P3, 0, 60), (300, P3, 5, 60)]
+
+
+@pytest.mark.parametrize(
+    ("policy", "unit", "arrive"), [("nearest", "S9-1", 700.0), ("beat_first", "S2-1", 760.0)]
+)
+def test_beat_first_times_an_own_unit_driving_home_that_is_not_the_nearest(policy, unit, arrive):
+    """Dispatch may skip timing units that cannot be among the nearest, but beat_first (and mutual aid,
+    and user policies) need the others' times too: an own unit within the slack is never left out."""
+    network = make_line_network(10)
+    dispatch = {"policy": policy, **({"slack": 100} if policy == "beat_first" else {})}
+    sc = scenario([2, 9], {"S2": 1, "S9": 1}, **dispatch)
+    incidents, _, _, model = run_calls(sc, network, RETURNING_CALLS)
+    assert model.node_district.tolist() == [0] * 6 + [1] * 4
+    assert rows(incidents, "first_unit", "t_arrive") == [("S2-1", 200.0), (unit, arrive)]
+
+
 def test_beat_first_slack_defaults_to_zero_in_the_resolved_scenario():
     sc = scenario([0, 5], {"S0": 1, "S5": 1}, policy="beat_first")
     assert sc.dispatch.slack == 0.0

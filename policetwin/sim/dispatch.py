@@ -84,6 +84,9 @@ class Dispatcher:
         self.seconds = 0.0  # wall time spent deciding (for the engine figures)
         self.decisions = 0
         self.mutual_aid = model.scenario.dispatch.mutual_aid
+        # which ETAs the policy needs: those of the k nearest units and any within its slack of them
+        # (``eta_slack_s``); all of them (None) for policies that do not say, and with mutual aid
+        self.eta_slack_s = None if self.mutual_aid is not None else getattr(policy, "eta_slack_s", None)
         self.preempts = isinstance(policy, PriorityPreemptPolicy)
         caps = [frozenset(u.capabilities) for u in model.units]
         #: per kind: the units able to take it (None: any unit), from ``require``
@@ -102,7 +105,11 @@ class Dispatcher:
         chosen: list[int] = []
         eta = np.zeros(0)
         if candidates.size:
-            eta = self.etas(incident.node, candidates, rank=incident.units_needed - incident.assigned)
+            if self.eta_slack_s is None:
+                eta = self.etas(incident.node, candidates)
+            else:
+                eta = self.etas(incident.node, candidates, rank=incident.units_needed - incident.assigned,
+                                slack_s=self.eta_slack_s)  # fmt: skip
             if self.mutual_aid is not None:
                 candidates, eta = self._own_district_first(incident, candidates, eta)
             if candidates.size:

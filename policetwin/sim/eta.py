@@ -135,24 +135,26 @@ class Etas:
         """Fastest travel time between two nodes (0 with instant travel)."""
         return 0.0 if self.router is None else self.router.travel_time(from_node, to_node)
 
-    def __call__(self, node: int, candidates: np.ndarray, *, rank: int | None = None) -> np.ndarray:
+    def __call__(
+        self, node: int, candidates: np.ndarray, *, rank: int | None = None, slack_s: float = 0.0
+    ) -> np.ndarray:
         """Seconds for each candidate unit (indices) to reach ``node`` from where it is now: on the roads
         (:meth:`road_etas`), unless ``override`` applies (officers on foot at an event's crowd call,
         :class:`policetwin.event.foot.FootEtas`): then all exact on the roads, and the override's times."""
         override = self.override
         if override is not None and override.applies(node, candidates):
             return override(node, candidates, self.road_etas(node, candidates))
-        return self.road_etas(node, candidates, rank=rank)
+        return self.road_etas(node, candidates, rank=rank, slack_s=slack_s)
 
     @staticmethod
-    def _limit(eta: np.ndarray, rank: int | None, timed: int) -> float:
-        """The bound a unit must beat to be among the ``rank`` nearest: the ``rank``-th best of ``eta``
-        (``timed`` units timed so far), plus a second; ``inf`` when all are wanted or too few are timed."""
+    def _limit(eta: np.ndarray, rank: int | None, timed: int, slack_s: float) -> float:
+        """The bound a unit must beat to matter: the ``rank``-th best of ``eta`` (``timed`` units timed so
+        far) plus ``slack_s`` and a second; ``inf`` when all are wanted or too few are timed."""
         if rank is None or timed < rank:
             return np.inf
-        return float(eta.min() if rank == 1 else np.partition(eta, rank - 1)[rank - 1]) + 1.0
+        return float(eta.min() if rank == 1 else np.partition(eta, rank - 1)[rank - 1]) + slack_s + 1.0
 
-    def _time_hopeful(self, eta, row, candidates, bounds, rank, limit, now) -> None:
+    def _time_hopeful(self, eta, row, candidates, bounds, rank, limit, now, slack_s) -> None:
         """Exact ETAs (into ``eta``) by ``row`` of the units on plain trips whose lower bound ((bound,
         position in ``candidates``), ascending) can beat the ``rank``-th best: ETA >= T(trip origin ->
         node) - distance driven since leaving it (triangle inequality along the route) prunes units from
@@ -169,15 +171,17 @@ class Etas:
             nxt, offset = units[candidates[j]].position(now)
             eta[j] = value = row[nxt] + offset
             if rank == 1:
-                limit = min(limit, value + 1.0)
+                limit = min(limit, value + slack_s + 1.0)
             elif rank is not None:
                 heapq.heappush(found, -value)
                 if len(found) > rank:
                     heapq.heappop(found)
                 if len(found) == rank:
-                    limit = min(limit, -found[0] + 1.0)
+                    limit = min(limit, -found[0] + slack_s + 1.0)
 
-    def _checkpoint_etas(self, node: int, candidates: np.ndarray, rank: int | None, now: float) -> np.ndarray:
+    def _checkpoint_etas(
+        self, node: int, candidates: np.ndarray, rank: int | None, slack_s: float, now: float
+    ) -> np.ndarray:
         """:meth:`road_etas` with patrolling groups and the row of ``node`` at hand: waiting and touring
         units exact in one compiled pass over the candidates; units on plain trips (driving back to their
         tour, or home) by their bounds (:meth:`_time_hopeful`)."""
@@ -187,22 +191,25 @@ class Etas:
             row, self.home_rows, self.unit_home, model.unit_returning, candidates, node, now
         )
         if plain.size:
-            limit = self._limit(eta, rank, candidates.size - plain.size)
+            limit = self._limit(eta, rank, candidates.size - plain.size, slack_s)
             order = bound.argsort(kind="stable")
             bounds = zip(bound[order].tolist(), plain[order].tolist(), strict=True)
-            self._time_hopeful(eta, row, candidates, bounds, rank, limit, now)
+            self._time_hopeful(eta, row, candidates, bounds, rank, limit, now, slack_s)
         return eta
 
-    def road_etas(self, node: int, candidates: np.ndarray, *, rank: int | None = None) -> np.ndarray:
+    def road_etas(
+        self, node: int, candidates: np.ndarray, *, rank: int | None = None, slack_s: float = 0.0
+    ) -> np.ndarray:
         """Seconds for each candidate unit (indices) to reach ``node`` on the road network.
 
         Idle units are timed from the forward shortest-path row of where they wait (station or post;
         exact). A moving unit at next node p needs T(p -> node): patrolling units all at once from their
         tours' checkpoints (exact). With ``rank=k`` only the k nearest matter: a unit on a plain trip
         whose lower bound (triangle inequality through its trip origin or its station, or straight-line
-        distance at the network's top speed) cannot beat the k-th best unit timed so far gets ``inf``;
+        distance at the network's top speed) cannot beat the k-th best unit timed so far (plus
+        ``slack_s``: for policies that may choose a unit that much farther, as beat_first) gets ``inf``;
         the others get exact times, from the cached row of ``node`` or from one reverse search bounded by
-        that k-th best time. ``rank=None``: all exact.
+        that time. ``rank=None``: all exact.
         """
         if self.router is None:
             return np.zeros(candidates.size)
@@ -212,7 +219,7 @@ class Etas:
         now = model.env.now
         checkpoints = model.checkpoints
         if checkpoints is not None and self.router.has_full_row(node):  # patrol: one compiled pass
-            return self._checkpoint_etas(node, candidates, rank, now)
+            return self._checkpoint_etas(node, candidates, rank, slack_s, now)
         eta = self.home_rows[:, node][self.unit_home[candidates]]
         moving_idx = model.unit_returning[candidates].nonzero()[0]
         if not moving_idx.size:
@@ -228,13 +235,13 @@ class Etas:
         if not moving_idx.size and has_row:
             return eta
         moving = moving_idx.tolist()
-        limit = self._limit(eta, rank, candidates.size - len(moving))
+        limit = self._limit(eta, rank, candidates.size - len(moving), slack_s)
         units = model.units
         hopeful: list[tuple[int, int, float]] = []
         if has_row:
             bounds = sorted((row[units[candidates[j]].node] - (now - units[candidates[j]].trip_start), j)
                             for j in moving)  # fmt: skip
-            self._time_hopeful(eta, row, candidates, bounds, rank, limit, now)
+            self._time_hopeful(eta, row, candidates, bounds, rank, limit, now, slack_s)
             return eta
         if limit == np.inf:
             for j in moving:
@@ -261,7 +268,7 @@ class Etas:
             return eta
         hierarchy = self.router.hierarchy
         if hierarchy is not None and not touring_idx.size:  # big maps: a query for the hopeful units only
-            self._hierarchy_etas(hierarchy, eta, node, hopeful, rank)
+            self._hierarchy_etas(hierarchy, eta, node, hopeful, rank if slack_s == 0 else None)
             return eta
         row = self.router.times_to(node, limit_s=limit)
         for j, nxt, offset in hopeful:

@@ -7,6 +7,11 @@ A policy answers two questions:
   than needed, or none, is allowed: the call then waits in the queue for the rest);
 - ``next_call(unit, waiting, model)``: which waiting call a unit that just became free takes.
 
+A policy may also say which ETAs it needs (``eta_slack_s``): it only ever chooses among the k nearest
+units (k = units the call still needs) and units at most ``eta_slack_s`` seconds farther than the k-th.
+Dispatch then skips timing units whose lower bound rules them out (their ``eta_s`` is ``inf``). Without
+it (user policies, unless they set it), every ``eta_s`` is exact.
+
 The names a scenario may use are :data:`policetwin.scenarios.schema.BUILTIN_POLICIES` (the schema
 does not import the engine); every one of them has its class here.
 """
@@ -30,6 +35,8 @@ class DispatchPolicy(Protocol):
     """The interface every dispatch policy implements."""
 
     name: str
+    #: optional: how much farther than the k-th nearest unit a chosen unit may be (None/absent: any)
+    eta_slack_s: float | None
 
     def select(self, incident: Incident, candidates: np.ndarray, eta_s: np.ndarray,
                model: PoliceModel) -> list[int]: ...  # fmt: skip
@@ -45,6 +52,7 @@ class NearestPolicy:
     """
 
     name = "nearest"
+    eta_slack_s = 0.0  # only the nearest units are ever chosen
 
     def select(self, incident: Incident, candidates: np.ndarray, eta_s: np.ndarray,
                model: PoliceModel) -> list[int]:  # fmt: skip
@@ -66,6 +74,7 @@ class BeatFirstPolicy(NearestPolicy):
 
     def __init__(self, *, slack_s: float) -> None:
         self.slack_s = slack_s
+        self.eta_slack_s = slack_s  # an own unit up to slack farther than the nearest may be chosen
 
     def select(self, incident: Incident, candidates: np.ndarray, eta_s: np.ndarray,
                model: PoliceModel) -> list[int]:  # fmt: skip
