@@ -18,6 +18,7 @@ followed by a new one from its last waypoint.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,6 +37,7 @@ RANDOM_WAYPOINTS = 24
 _PATROL_TRIP = TRIP_PURPOSES.index("patrol")
 #: Legs per tour at most: one event per tour (fewer when its route would not fit CHECKPOINTS).
 TOUR_LEGS = 64
+_ONE_HOP = np.ones(TOUR_LEGS, dtype=np.int64)  # hotspot patrol: each leg to the next waypoint in turn
 #: Checkpoints per unit in the shared ETA table: a whole tour's route (at least the longest single leg).
 CHECKPOINTS = 2048
 
@@ -122,16 +124,17 @@ class Patrol:
         m = self.routes[g].waypoints.size
         dwell = None
         if g in self.dwell:  # hotspot: the next ones in turn, staying a while at each
-            dests = (first + 1 + np.arange(TOUR_LEGS)) % m
+            hops = _ONE_HOP
             draws = self.dwell[g]
 
             def dwell(k: int) -> np.ndarray:
                 return np.array([draws.next() for _ in range(k)], dtype=float)
 
         else:  # random, never the waypoint the leg starts from
-            dests = (first + np.cumsum(1 + self.rng.integers(max(m - 1, 1), size=TOUR_LEGS))) % m
+            hops = 1 + self.rng.integers(max(m - 1, 1), size=TOUR_LEGS)
         # the whole tour at the factor of the hour it is drawn in
-        return draw_tour(self.routes[g], first, dests, rate=self._rate(g), width=self.width, dwell=dwell)
+        return draw_tour(self.routes[g], first, hops, rate=self._rate(g), width=self.width,
+                         n_nodes=self.model.network.n_nodes, dwell=dwell)  # fmt: skip
 
     def _rate(self, g: int) -> float:
         """Group ``g``'s speed relative to the road's now: its ``speed_factor`` over the congestion factor
@@ -146,10 +149,10 @@ class Patrol:
         now = self.env.now
         g = unit.group
         tour = unit.tour
-        if tour is None or tour.resume >= tour.dest.size:
+        if tour is None or tour.resume >= len(tour.dest):
             index = self.routes[g].index
             if tour is not None:
-                first = index[int(tour.dest[-1])]
+                first = index[tour.dest[-1]]
             elif unit.node in index:
                 first = index[unit.node]
             elif g in self.dwell:
@@ -159,7 +162,7 @@ class Patrol:
             tour = unit.tour = self._new_tour(g, first)
         if unit.state != UnitState.patrol:
             unit.set_state(UnitState.patrol, now)
-        target = int(tour.origin[tour.resume])
+        target = tour.origin[tour.resume]
         tour.on = False
         if unit.node == target:
             self._join(unit)
@@ -189,15 +192,15 @@ class Patrol:
         now = self.env.now
         tour = unit.tour
         k = tour.resume
-        tour.t0 = now - (float(tour.arrive[k - 1]) if k > 0 else 0.0)
+        tour.t0 = now - (tour.arrive[k - 1] if k > 0 else 0.0)
         tour.joined = tour.logged = k
         tour.on = True
         rate = tour.rate
-        unit.start_trip(unit.node, now, dest=int(tour.dest[-1]), rate=rate)
-        at = int(tour.slot[k]) - (k > 0)  # the slot where the unit arrived
+        unit.start_trip(unit.node, now, dest=tour.dest[-1], rate=rate)
+        at = tour.slot[k] - (k > 0)  # the slot where the unit arrived
         self.model.checkpoints.set_tour(unit.index, tour.nodes, tour.times, rate, t0=tour.t0, at=at)
         token = unit.trip_token
-        end = tour.t0 + float(tour.arrive[-1])
+        end = tour.t0 + tour.arrive[-1]
         if end > now:  # (a beat of one waypoint and no dwell: the unit waits there)
             self.env.timeout(end - now).callbacks.append(lambda _e: self._tour_done(unit, token))
 
@@ -211,40 +214,41 @@ class Patrol:
                 nxt, offset = unit.position(until)
                 coverage.cut(unit.group, unit.trip_depart, unit.node, unit.trip_dest, nxt, offset > 0)
             return
-        first, rel = tour.logged, until - tour.t0
-        started = int(tour.depart.searchsorted(rel, side="left"))  # legs left before `until`
+        first, t0 = tour.logged, tour.t0
+        rel = until - t0
+        depart = tour.depart
+        started = bisect_left(depart, rel)  # legs left before `until`
         if started <= first:
             return
-        whole = min(int(tour.arrive.searchsorted(rel, side="right")), started)  # legs arrived by then
+        whole = min(bisect_right(tour.arrive, rel), started)  # legs arrived by then
         tour.logged = tour.resume = started
         if coverage is not None:
-            n_nodes = self.model.network.n_nodes
-            codes = tour.origin[first:whole] * n_nodes + tour.dest[first:whole]  # whole legs, as ints
+            code = tour.code  # whole legs, as ints
             k = first
             while k < whole:  # the legs of each shift instance into its set
-                seen, seen_until = coverage.legs_at(unit.group, tour.t0 + float(tour.depart[k]))
-                stop = int(tour.depart.searchsorted(seen_until - tour.t0, side="left"))
-                stop = max(min(stop, whole), k + 1)
+                seen, seen_until = coverage.legs_at(unit.group, t0 + depart[k])
+                stop = max(min(bisect_left(depart, seen_until - t0), whole), k + 1)
                 if seen is not None:
-                    seen.update(codes[k - first : stop - first].tolist())
+                    seen.update(code[k:stop])
                 k = stop
             if whole < started:  # the leg under way: up to the node reached next, without its edge
                 from policetwin.sim.tours import tour_position
 
                 nxt, offset = tour_position(unit, until)
-                coverage.cut(unit.group, tour.t0 + float(tour.depart[whole]), int(tour.origin[whole]),
-                             int(tour.dest[whole]), nxt, offset > 0)  # fmt: skip
+                coverage.cut(unit.group, t0 + depart[whole], tour.origin[whole], tour.dest[whole], nxt,
+                             offset > 0)  # fmt: skip
         if rec.log_trips:
-            depart, arrive = tour.depart[first:started] + tour.t0, tour.arrive[first:started] + tour.t0
+            arrive = tour.arrive
             rec.new_trips(unit.index, _PATROL_TRIP, tour.origin[first:started], tour.dest[first:started],
-                          depart, arrive, np.minimum(arrive, until))  # fmt: skip
+                          [d + t0 for d in depart[first:started]], [a + t0 for a in arrive[first:started]],
+                          [min(a + t0, until) for a in arrive[first:started]])  # fmt: skip
 
     def _tour_done(self, unit: PatrolUnit, token: int) -> None:
         if token != unit.trip_token or unit.state != UnitState.patrol:
             return
-        unit.node = int(unit.tour.dest[-1])
+        unit.node = unit.tour.dest[-1]
         self.driven(unit, self.env.now)
-        unit.tour.resume = unit.tour.dest.size  # driven to its end (a last leg of no length included)
+        unit.tour.resume = len(unit.tour.dest)  # driven to its end (a last leg of no length included)
         if self.env.now >= self.model.scenario.duration and not self.model.calls_pending():
             return  # the run is over: patrol no longer keeps the clock going
         self.start(unit)

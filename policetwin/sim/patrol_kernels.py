@@ -73,12 +73,16 @@ def road_etas(row, home_rows, unit_home, returning, candidates, target, now, exa
 
 
 @njit(cache=True, nogil=True)
-def fit_legs(first, dests, m, length, room, pairs):  # pragma: no cover - compiled
-    """Route numbers of the legs (``pairs``) and how many fit in ``room`` checkpoints (at least one)."""
+def fit_legs(first, hops, m, length, room, pairs):  # pragma: no cover - compiled
+    """Route numbers of the legs (``pairs``: from waypoint ``first``, each ``hops[k]`` waypoints on, mod
+    ``m``) and how many fit in ``room`` checkpoints (at least one)."""
     total, n, at = 0, 0, first
-    for k in range(dests.size):
-        pairs[k] = at * m + dests[k]
-        at = dests[k]
+    ahead = first
+    for k in range(hops.size):
+        ahead += hops[k]
+        dest = ahead % m
+        pairs[k] = at * m + dest
+        at = dest
         total += length[pairs[k]]
         if total <= room:
             n = k + 1
@@ -86,8 +90,8 @@ def fit_legs(first, dests, m, length, room, pairs):  # pragma: no cover - compil
 
 
 @njit(cache=True, nogil=True)
-def build_tour(pairs, waypoints, length, offset, route_nodes, reached, road_s, rate, stays,
-                first):  # pragma: no cover - compiled  # fmt: skip
+def build_tour(pairs, waypoints, length, offset, route_nodes, reached, road_s, rate, stays, first,
+               n_nodes):  # pragma: no cover - compiled  # fmt: skip
     """The tour's legs and checkpoints (see :class:`Tour`) from its route numbers."""
     n = pairs.size
     total = 0
@@ -98,6 +102,7 @@ def build_tour(pairs, waypoints, length, offset, route_nodes, reached, road_s, r
     depart = np.empty(n)
     arrive = np.empty(n)
     slot = np.empty(n, dtype=np.int64)
+    code = np.empty(n, dtype=np.int64)
     nodes = np.empty(total, dtype=np.int64)
     times = np.empty(total)
     m = waypoints.size
@@ -115,12 +120,13 @@ def build_tour(pairs, waypoints, length, offset, route_nodes, reached, road_s, r
         origin[k] = waypoints[first] if k == 0 else dest[k - 1]
         dest[k] = waypoints[p % m]
         slot[k] = at
+        code[k] = origin[k] * n_nodes + dest[k]
         start = offset[p]
         for i in range(length[p]):
             nodes[at] = route_nodes[start + i]
             times[at] = depart[k] + reached[start + i] / rate
             at += 1
-    return origin, dest, depart, arrive, slot, nodes, times
+    return origin, dest, depart, arrive, slot, code, nodes, times
 
 
 @njit(cache=True, nogil=True)

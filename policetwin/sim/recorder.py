@@ -151,18 +151,19 @@ class Recorder:
         self.tr_end.append(np.nan)
         return len(self.tr_unit) - 1
 
-    def new_trips(self, unit: int, purpose: int, origin: np.ndarray, dest: np.ndarray, depart: np.ndarray,
-                  arrive: np.ndarray, end: np.ndarray) -> None:  # fmt: skip
-        """Log several finished movements of ``unit`` at once (patrol legs: arrays, one entry per leg; each
+    def new_trips(self, unit: int, purpose: int, origin: list[int], dest: list[int], depart: list[float],
+                  arrive: list[float], end: list[float]) -> None:  # fmt: skip
+        """Log several finished movements of ``unit`` at once (patrol legs: lists, one entry per leg; each
         on its way from when it leaves), without an incident."""
-        n = origin.size
+        n = len(origin)
         self.tr_unit.extend([unit] * n)
         self.tr_purpose.extend([purpose] * n)
         self.tr_incident.extend([-1] * n)
-        self.tr_origin.extend(origin.tolist())
-        self.tr_dest.extend(dest.tolist())
-        self.tr_times.extend(np.column_stack((depart, depart, arrive)).ravel().tolist())
-        self.tr_end.extend(end.tolist())
+        self.tr_origin.extend(origin)
+        self.tr_dest.extend(dest)
+        for d, a in zip(depart, arrive, strict=True):
+            self.tr_times.extend((d, d, a))
+        self.tr_end.extend(end)
 
     def unit_interval(self, unit: int, state: int, t_start: float, t_end: float, incident_id: int) -> None:
         """Log that ``unit`` was in ``state`` from ``t_start`` to ``t_end``."""

@@ -21,14 +21,17 @@ if TYPE_CHECKING:
 
 
 class Tour:
-    """One patrol tour: its legs (``origin``, ``dest`` node, ``depart``, ``arrive`` time: arrays, one entry
-    per leg) and its whole route as checkpoints (``nodes`` passed at ``times``, ascending; a leg's last
-    node is the next one's first). Times are on the tour's clock: add ``t0`` for the run's. ``resume``:
-    the next leg to drive; ``joined``: the leg where the unit last joined the tour; ``logged``: legs
-    noted for coverage and the trip log; ``on``: the unit is on the tour (False: driving back to it)."""
+    """One patrol tour: its legs (``origin``, ``dest`` node, ``depart``, ``arrive`` time, ``slot`` of its
+    first checkpoint and ``code`` = ``origin * n_nodes + dest``: lists, one entry per leg, as the engine
+    reads them one at a time) and its whole route as checkpoints (``nodes`` passed at ``times``: arrays,
+    ascending; a leg's last node is the next one's first). Times are on the tour's clock: add ``t0`` for
+    the run's. ``resume``: the next leg to drive; ``joined``: the leg where the unit last joined the
+    tour; ``logged``: legs noted for coverage and the trip log; ``on``: the unit is on the tour (False:
+    driving back to it)."""
 
     __slots__ = (
         "arrive",
+        "code",
         "depart",
         "dest",
         "joined",
@@ -43,9 +46,9 @@ class Tour:
         "times",
     )  # fmt: skip
 
-    def __init__(self, origin, dest, depart, arrive, slot, nodes, times) -> None:
+    def __init__(self, origin, dest, depart, arrive, slot, code, nodes, times) -> None:
         self.origin, self.dest, self.depart, self.arrive = origin, dest, depart, arrive
-        self.slot, self.nodes, self.times = slot, nodes, times
+        self.slot, self.code, self.nodes, self.times = slot, code, nodes, times
         self.t0 = 0.0
         self.rate = 1.0  # speed relative to the road's: the group's, over the congestion factor
         self.resume = self.joined = self.logged = 0
@@ -53,8 +56,9 @@ class Tour:
 
     def legs(self) -> list[tuple[int, int, float, float]]:
         """The legs as ``(origin, dest, depart, arrive)`` tuples on the run's clock (for inspection)."""
-        return list(zip(self.origin.tolist(), self.dest.tolist(), (self.depart + self.t0).tolist(),
-                        (self.arrive + self.t0).tolist(), strict=True))  # fmt: skip
+        t0 = self.t0
+        return [(o, d, a + t0, b + t0) for o, d, a, b in zip(self.origin, self.dest, self.depart, self.arrive,
+                                                              strict=True)]  # fmt: skip
 
 
 class Routes:
@@ -95,26 +99,24 @@ def tour_position(unit: PatrolUnit, now: float) -> tuple[int, float]:
 
 
 def draw_tour(
-    routes: Routes, first: int, dests: np.ndarray, *, rate: float, width: int,
+    routes: Routes, first: int, hops: np.ndarray, *, rate: float, width: int, n_nodes: int,
     dwell: Callable[[int], np.ndarray] | None = None,
 ) -> Tour:  # fmt: skip
-    """A tour from waypoint number ``first`` to the waypoints ``dests`` in turn (as many legs as fit in
-    ``width - 1`` checkpoints, at least one), on its own clock from 0, driven at ``rate`` times the road
-    speed; ``dwell(k)`` gives the stays at the first ``k`` waypoints reached (hotspot patrol)."""
-    m = routes.waypoints.size
-    pairs = np.empty(dests.size, dtype=np.int64)
-    n = kernels.fit_legs(first, dests, m, routes.length, width - 1, pairs)
+    """A tour from waypoint number ``first`` to the waypoints ``hops[0]``, ``hops[0] + hops[1]``, ...
+    further on (mod their number), as many legs as fit in ``width - 1`` checkpoints (at least one), on
+    its own clock from 0, driven at ``rate`` times the road speed; ``dwell(k)`` gives the stays at the
+    first ``k`` waypoints reached (hotspot patrol)."""
+    pairs = np.empty(hops.size, dtype=np.int64)
+    n = kernels.fit_legs(first, hops, routes.waypoints.size, routes.length, width - 1, pairs)
     stays = dwell(n - 1) if dwell is not None else _NO_DWELL
-    origin, dest, depart, arrive, slot, nodes, times = kernels.build_tour(
+    origin, dest, depart, arrive, slot, code, nodes, times = kernels.build_tour(
         pairs[:n], routes.waypoints, routes.length, routes.offset, routes.nodes, routes.reached,
-        routes.road_s, rate, stays, first,
+        routes.road_s, rate, stays, first, n_nodes,
     )  # fmt: skip
-    tour = Tour(origin, dest, depart, arrive, slot, nodes, times)
+    tour = Tour(origin.tolist(), dest.tolist(), depart.tolist(), arrive.tolist(), slot.tolist(), code.tolist(),
+                nodes, times)  # fmt: skip
     tour.rate = rate
     return tour
-
-
-_NO_DWELL = np.zeros(0)
 
 
 _NO_DWELL = np.zeros(0)
