@@ -5,6 +5,7 @@ units resume patrol after a call."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from policetwin.agents import UnitState
@@ -107,6 +108,37 @@ def test_dispatch_from_patrol_uses_exact_etas(grid_city, idle):
     model.run()
     assert model.dispatcher.policy.decisions > 80
     assert model.dispatcher.policy.from_patrol > 200  # candidates on patrol were timed from where they were
+
+
+def test_units_driving_back_to_their_tour_are_timed_alike_with_and_without_tree_arrays(
+    grid_city, monkeypatch
+):
+    """Dispatch times units driving back to their tour in compiled code (the waypoints' trees as arrays)
+    or, beyond the memory for those, by bounds and walks in Python: the same decisions and times."""
+    import policetwin.sim.patrol as patrol
+    from policetwin.sim.checkpoints import Checkpoints
+
+    driving_back = []
+    road_etas = Checkpoints.road_etas
+
+    def counting(self, row, home_rows, unit_home, returning, candidates, node, now):
+        driving_back.append(int((returning[candidates] & (self.tree[candidates] >= 0)).sum()))
+        return road_etas(self, row, home_rows, unit_home, returning, candidates, node, now)
+
+    monkeypatch.setattr(Checkpoints, "road_etas", counting)
+
+    def logs():
+        model = PoliceModel(patrol_scenario(grid_city, "random_beat", rate_per_hour=12), network=grid_city)
+        model.run()
+        return model.recorder.assignments_frame(model.unit_names), model.checkpoints.tree_rows
+
+    compiled, rows = logs()
+    assert sum(driving_back) >= 5  # candidates driving back to their tour, timed in compiled code
+    monkeypatch.setattr(patrol, "TREES_BYTES", 0)
+    walked, no_rows = logs()
+    assert rows and not no_rows  # the two ways were both used
+    pd.testing.assert_frame_equal(compiled, walked, check_exact=True)
+    assert (compiled["unit_id"] != "").all() and len(compiled) > 80
 
 
 def test_hotspot_patrol_visits_the_top_demand_nodes_in_turn(grid_city):

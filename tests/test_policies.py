@@ -172,7 +172,7 @@ def test_preemption_offers_timed_lazily_equal_timing_every_victim(helsinki_netwo
 
     def both(self, node, victims, best):
         row, now = self.etas.row_to(node), self.model.env.now
-        full = sorted((float(row[n] + o), u.index) for u, _ in victims for n, o in [u.position(now)])[:best]
+        full = sorted((float(row[n]) + o, u.index) for u, _ in victims for n, o in [u.position(now)])[:best]
         offers = lazy(self, node, victims, best)
         assert [(eta, index) for eta, index, _, _ in offers] == full
         checked.append(len(victims))

@@ -21,7 +21,10 @@ class Checkpoints:
     every node and when the unit passes it (on the tour's own clock, started at ``t0`` on the run's), in
     the unit's ``width`` slots of one shared table (unused slots hold ``pad``), so its ETA is exact
     (:meth:`etas`): the next node and when the unit gets there. Which checkpoint a touring unit passed
-    last is kept (``cursor``): time only moves on, so the next question starts from there.
+    last is kept (``cursor``): time only moves on, so the next question starts from there. A unit
+    driving to a patrol waypoint along the waypoint's shortest-path tree (:meth:`set_tree_trip`: back to
+    its tour after a call) is timed exactly too, by walking the tree as
+    :meth:`policetwin.agents.PatrolUnit.position` does (:meth:`use_trees` gives the trees as arrays).
     """
 
     def __init__(self, n_units: int, *, width: int, horizon_s: float) -> None:
@@ -37,6 +40,17 @@ class Checkpoints:
         self.trip_time = np.zeros(n_units)
         self.cursor = np.zeros(n_units, dtype=np.int64)  # touring: the slot passed last, when last asked
         self._held: list[np.ndarray | None] = [None] * n_units  # the tour route in the unit's slots
+        self.tree = np.full(n_units, -1, dtype=np.int64)  # driving along this tree (-1: not)
+        self.walk = np.zeros(n_units, dtype=np.int64)  # on a tree: the node reached, when last asked
+        self.use_trees({}, np.zeros((1, 1), dtype=np.int32), np.zeros((1, 1), dtype=np.float32))
+
+    def use_trees(self, rows: dict[int, int], succ: np.ndarray, left: np.ndarray) -> None:
+        """The shortest-path trees of waypoints (``rows``: waypoint node -> row): the next node towards
+        the waypoint from each node (``succ``) and the time left from each node (``left``, float32)."""
+        self.tree_rows, self.tree_succ, self.tree_left = rows, succ, left
+        self.tree_dest = np.zeros(max(len(rows), 1), dtype=np.int64)
+        for node, w in rows.items():
+            self.tree_dest[w] = node
 
     def set_trip(self, unit: int, node: int, t: float, rate: float) -> None:
         """A plain trip: the unit is at ``node`` until ``t``."""
@@ -44,6 +58,17 @@ class Checkpoints:
         self.trip_time[unit] = t
         self.rate[unit] = rate
         self.exact[unit] = False
+        self.tree[unit] = -1
+
+    def set_tree_trip(self, unit: int, dest: int) -> bool:
+        """The plain trip just set (:meth:`set_trip`) goes to the waypoint ``dest`` along its tree: timed
+        exactly when the tree is at hand (returns whether it is)."""
+        w = self.tree_rows.get(dest)
+        if w is None:
+            return False
+        self.tree[unit] = w
+        self.walk[unit] = self.trip_node[unit]
+        return True
 
     def set_tour(
         self, unit: int, nodes: np.ndarray, times: np.ndarray, rate: float, *, t0: float, at: int = 0
@@ -85,5 +110,6 @@ class Checkpoints:
         bound = np.empty(candidates.size)
         n = kernels.road_etas(row, home_rows, unit_home, returning, candidates, node, now, self.exact, self.t0,
                        self.time, self.node, self.cursor, self.width, self.trip_node, self.trip_time,
-                       self.rate, eta, plain, bound)  # fmt: skip
+                       self.rate, self.tree, self.walk, self.tree_succ, self.tree_left, self.tree_dest, eta,
+                       plain, bound)  # fmt: skip
         return eta, plain[:n], bound[:n]

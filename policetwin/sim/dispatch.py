@@ -187,7 +187,7 @@ class Dispatcher:
             if len(offers) >= best and bound > offers[best - 1][0]:
                 break  # this unit and all after it are farther than the best found
             nxt, offset = unit.position(now)
-            bisect.insort(offers, (float(row[nxt] + offset), index, unit, old))
+            bisect.insort(offers, (float(row[nxt]) + offset, index, unit, old))
         return offers[:best]
 
     @staticmethod

@@ -113,7 +113,7 @@ class Etas:
         units = model.units
         for j in moving_idx.tolist():
             nxt, offset = units[candidates[j]].position(now)
-            eta[j] = row[nxt] + offset
+            eta[j] = float(row[nxt]) + offset  # (a float32 row: the sum in float64)
         return eta
 
     @staticmethod
@@ -169,7 +169,7 @@ class Etas:
             if bound >= limit:
                 break  # this unit and all after it cannot be among the nearest
             nxt, offset = units[candidates[j]].position(now)
-            eta[j] = value = row[nxt] + offset
+            eta[j] = value = float(row[nxt]) + offset  # (float32 row: sum in float64)
             if rank == 1:
                 limit = min(limit, value + slack_s + 1.0)
             elif rank is not None:
@@ -272,7 +272,7 @@ class Etas:
             return eta
         row = self.router.times_to(node, limit_s=limit)
         for j, nxt, offset in hopeful:
-            eta[j] = row[nxt] + offset
+            eta[j] = float(row[nxt]) + offset  # (a float32 row: the sum in float64)
         if touring_idx.size:  # beyond the bound the row is inf: those units cannot be among the nearest
             eta[touring_idx] = checkpoints.etas(row, candidates[touring_idx], now)
         return eta

@@ -38,6 +38,9 @@ _PATROL_TRIP = TRIP_PURPOSES.index("patrol")
 #: Legs per tour at most: one event per tour (fewer when its route would not fit CHECKPOINTS).
 TOUR_LEGS = 64
 _ONE_HOP = np.ones(TOUR_LEGS, dtype=np.int64)  # hotspot patrol: each leg to the next waypoint in turn
+#: Memory for the waypoints' shortest-path trees as arrays (beyond it, units driving back to their tour
+#: are timed as other returning units: bounded, then walked in Python).
+TREES_BYTES = 256 * 2**20
 #: Checkpoints per unit in the shared ETA table: a whole tour's route (at least the longest single leg).
 CHECKPOINTS = 2048
 
@@ -94,6 +97,13 @@ class Patrol:
         if self.routes and model.checkpoints.width < self.width:  # a beat with very long routes
             model.checkpoints = type(model.checkpoints)(len(model.units), width=self.width,
                                                         horizon_s=model.checkpoints.horizon_s)  # fmt: skip
+        if self.trees and len(self.trees) * model.network.n_nodes * 8 <= TREES_BYTES:
+            # the trees as arrays too, so that dispatch times units driving back to their tour exactly
+            rows = {node: w for w, node in enumerate(self.trees)}
+            router = model.router
+            succ = np.vstack([router.successors_to(node) for node in rows]).astype(np.int32)
+            left = np.vstack([router.times_to(node) for node in rows]).astype(np.float32)
+            model.checkpoints.use_trees(rows, succ, left)
         for index in sorted(self.patrolling):
             unit = model.units[index]
             if unit.state == UnitState.idle:
@@ -170,6 +180,7 @@ class Patrol:
         rate = self._rate(g)  # the drive back to the tour departs now
         travel_s = self.trees[target][1][unit.node] / rate
         unit.start_trip(unit.node, now, dest=target, rate=rate)
+        self.model.checkpoints.set_tree_trip(unit.index, target)
         rec = self.model.recorder
         if rec.log_trips:
             unit.trip_row = rec.new_trip(

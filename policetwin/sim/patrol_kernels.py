@@ -55,8 +55,31 @@ def tour_etas(row, units, now, t0, time, node, cursor, width, out):  # pragma: n
 
 
 @njit(cache=True, nogil=True)
-def road_etas(row, home_rows, unit_home, returning, candidates, target, now, exact, t0, time, node,
-               cursor, width, trip_node, trip_time, rate, eta, plain, bound):  # pragma: no cover  # fmt: skip
+def tree_eta(row, u, now, trip_node, trip_time, rate, tree, walk, tree_succ, tree_left, tree_dest):  # pragma: no cover  # fmt: skip
+    """ETA of a unit driving to a waypoint along its tree (see :meth:`Checkpoints.set_tree_trip`): the
+    next node on the route and the time to it, as :meth:`policetwin.agents.PatrolUnit.position` finds
+    them (the same arithmetic); moves the unit's walk on."""
+    origin, depart = trip_node[u], trip_time[u]
+    if now <= depart:
+        return row[origin] + (depart - now)
+    r = rate[u]
+    elapsed = (now - depart) * r
+    w = tree[u]
+    dest = tree_dest[w]
+    start_left = np.float64(tree_left[w, origin])
+    node = walk[u]
+    while True:  # walk the route until the node reached at or after now
+        reached = start_left - np.float64(tree_left[w, node])
+        if reached >= elapsed or node == dest:
+            walk[u] = node
+            return row[node] + max(reached - elapsed, 0.0) / r
+        node = tree_succ[w, node]
+
+
+@njit(cache=True, nogil=True)
+def road_etas(row, home_rows, unit_home, returning, candidates, target, now, exact, t0, time, node, cursor,
+              width, trip_node, trip_time, rate, tree, walk, tree_succ, tree_left, tree_dest, eta, plain,
+              bound):  # pragma: no cover  # fmt: skip
     n = 0
     for i in range(candidates.size):
         u = candidates[i]
@@ -64,6 +87,10 @@ def road_etas(row, home_rows, unit_home, returning, candidates, target, now, exa
             eta[i] = home_rows[unit_home[u], target]
         elif exact[u]:
             eta[i] = tour_eta(row, u, now, t0, time, node, cursor, width)
+        elif tree[u] >= 0:
+            eta[i] = tree_eta(
+                row, u, now, trip_node, trip_time, rate, tree, walk, tree_succ, tree_left, tree_dest
+            )
         else:
             eta[i] = np.inf
             plain[n] = i
