@@ -88,10 +88,16 @@ class Checkpoints:
         self.t0[unit] = t0
         self.exact[unit] = True
 
+    def position(self, unit: int, now: float) -> tuple[int, float]:
+        """(next node, seconds to it) of ``unit`` on its patrol tour at ``now`` (not before it was last
+        asked): the next node of its route and when it gets there; at a node (waiting there, or passing
+        it just now) it leaves from that node."""
+        return kernels.tour_position(unit, now, self.t0, self.time, self.node, self.cursor, self.width)
+
     def etas(self, row: np.ndarray, units: np.ndarray, now: float) -> np.ndarray:
         """Exact ETAs by ``row`` (times to the call) of ``units`` on patrol tours (``exact``): from the next
         node of each one's route and when it gets there; a unit that is at a node (waiting there, or
-        passing it just now) leaves from it. The same answer as :func:`policetwin.sim.tours.tour_position`.
+        passing it just now) leaves from it: ``row`` at :meth:`position`.
         ``units`` are distinct."""
         out = np.empty(units.size)
         kernels.tour_etas(row, units, now, self.t0, self.time, self.node, self.cursor, self.width, out)

@@ -55,9 +55,29 @@ class PatrolCoverage:
         self.legs: dict[tuple[int, int], set[int]] = defaultdict(set)
         # per group: legs cut short or from elsewhere, as rows (instance, origin, dest, stop, unfinished)
         self.cuts: dict[int, array] = {g: array("q") for g in self.spans}
+        self._last: dict[int, tuple[float, float, int]] = {}  # group -> (from, until, instance) last found
 
     def _instance(self, group: int, t: float) -> tuple[int, float]:
         """The shift instance of ``group`` under way at ``t`` (-1: none) and until when that holds."""
+        hit = self._last.get(group)
+        if hit is not None and hit[0] <= t < hit[1]:  # (asked about the same stretch again and again)
+            return hit[2], hit[1]
+        k, until = self._find(group, t)
+        self._last[group] = (self._since(group, k, t), until, k)
+        return k, until
+
+    def _since(self, group: int, k: int, t: float) -> float:
+        """From when instance ``k`` (-1: none) of ``group`` holds, as far as :meth:`_find` is concerned."""
+        starts = self._starts.get(group)
+        if not starts:
+            return float("-inf")
+        if k >= 0:
+            return starts[k]
+        k = bisect.bisect_right(starts, t) - 1  # before the first instance, or after instance k's end
+        return self.spans[group][k][1] if k >= 0 else float("-inf")
+
+    def _find(self, group: int, t: float) -> tuple[int, float]:
+        """:meth:`_instance`, searched for."""
         starts = self._starts.get(group)
         if starts is None:
             return -1, float("inf")

@@ -23,8 +23,10 @@ CURSOR_STEPS = 4
 
 
 @njit(cache=True, nogil=True)
-def tour_eta(row, u, now, t0, time, node, cursor, width):  # pragma: no cover - compiled
-    """One touring unit's ETA by ``row`` (see :meth:`Checkpoints.etas`); moves its cursor."""
+def tour_position(u, now, t0, time, node, cursor, width):  # pragma: no cover - compiled
+    """(next node, seconds to it) of touring unit ``u`` at ``now`` (see :meth:`Checkpoints.position`):
+    from the slot it passed last (its cursor, moved on: a step at a time, or a binary search when far
+    on), the next node and when it gets there; at a node (waiting, or passing it just now): that node."""
     rel = now - t0[u]
     at = cursor[u]
     steps = 0
@@ -44,8 +46,15 @@ def tour_eta(row, u, now, t0, time, node, cursor, width):  # pragma: no cover - 
     cursor[u] = at
     here, nxt = node[at], node[at + 1]
     if time[at] >= rel or nxt == here:
-        return float(row[here])
-    return row[nxt] + (time[at + 1] - rel)
+        return here, 0.0
+    return nxt, time[at + 1] - rel
+
+
+@njit(cache=True, nogil=True)
+def tour_eta(row, u, now, t0, time, node, cursor, width):  # pragma: no cover - compiled
+    """One touring unit's ETA by ``row`` (see :meth:`Checkpoints.etas`); moves its cursor."""
+    nxt, offset = tour_position(u, now, t0, time, node, cursor, width)
+    return row[nxt] + offset
 
 
 @njit(cache=True, nogil=True)

@@ -85,17 +85,8 @@ class Routes:
 def tour_position(unit: PatrolUnit, now: float) -> tuple[int, float]:
     """(next node, seconds to it) of a unit on its patrol tour at ``now``, from the tour's checkpoints:
     the next node of its route and when it gets there; at a node (waiting there, or passing it just
-    now) it leaves from that node. The same answer as :meth:`policetwin.sim.checkpoints.Checkpoints.etas`."""
-    tour = unit.tour
-    nodes, times, rel = tour.nodes, tour.times, now - tour.t0
-    at = max(int(times.searchsorted(rel, side="right")) - 1, 0)
-    node = int(nodes[at])
-    if at + 1 >= nodes.size or times[at] >= rel:
-        return node, 0.0
-    nxt = int(nodes[at + 1])
-    if nxt == node:
-        return node, 0.0
-    return nxt, float(times[at + 1]) - rel
+    now) it leaves from that node (:meth:`policetwin.sim.checkpoints.Checkpoints.position`)."""
+    return unit.model.checkpoints.position(unit.index, now)
 
 
 def draw_tour(
