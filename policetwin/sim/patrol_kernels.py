@@ -126,22 +126,20 @@ def fit_legs(first, hops, m, length, room, pairs):  # pragma: no cover - compile
 
 
 @njit(cache=True, nogil=True)
-def build_tour(pairs, waypoints, length, offset, route_nodes, reached, road_s, rate, stays, first,
+def build_tour(first, hops, room, waypoints, length, offset, route_nodes, reached, road_s, rate, stays,
                n_nodes):  # pragma: no cover - compiled  # fmt: skip
-    """The tour's legs and checkpoints (see :class:`Tour`) from its route numbers."""
-    n = pairs.size
+    """A tour (see :func:`policetwin.sim.tours.draw_tour`): its legs as rows origin, dest, slot, code
+    (ints) and depart, arrive (times), and its checkpoints (nodes, times)."""
+    m = waypoints.size
+    pairs = np.empty(hops.size, dtype=np.int64)
+    n = fit_legs(first, hops, m, length, room, pairs)
     total = 0
     for k in range(n):
         total += length[pairs[k]]
-    origin = np.empty(n, dtype=np.int64)
-    dest = np.empty(n, dtype=np.int64)
-    depart = np.empty(n)
-    arrive = np.empty(n)
-    slot = np.empty(n, dtype=np.int64)
-    code = np.empty(n, dtype=np.int64)
+    ints = np.empty((4, n), dtype=np.int64)  # origin, dest, slot, code
+    legs_t = np.empty((2, n))  # depart, arrive
     nodes = np.empty(total, dtype=np.int64)
     times = np.empty(total)
-    m = waypoints.size
     clock = 0.0
     at = 0
     for k in range(n):
@@ -150,19 +148,19 @@ def build_tour(pairs, waypoints, length, offset, route_nodes, reached, road_s, r
             clock = clock + stays[k - 1]
         elif k > 0:
             clock = clock + 0.0
-        depart[k] = clock
+        depart = clock
+        legs_t[0, k] = depart
         clock = clock + road_s[p] / rate
-        arrive[k] = clock
-        origin[k] = waypoints[first] if k == 0 else dest[k - 1]
-        dest[k] = waypoints[p % m]
-        slot[k] = at
-        code[k] = origin[k] * n_nodes + dest[k]
+        legs_t[1, k] = clock
+        origin = waypoints[first] if k == 0 else ints[1, k - 1]
+        dest = waypoints[p % m]
+        ints[0, k], ints[1, k], ints[2, k], ints[3, k] = origin, dest, at, origin * n_nodes + dest
         start = offset[p]
         for i in range(length[p]):
             nodes[at] = route_nodes[start + i]
-            times[at] = depart[k] + reached[start + i] / rate
+            times[at] = depart + reached[start + i] / rate
             at += 1
-    return origin, dest, depart, arrive, slot, code, nodes, times
+    return ints, legs_t, nodes, times
 
 
 @njit(cache=True, nogil=True)

@@ -97,15 +97,18 @@ def draw_tour(
     further on (mod their number), as many legs as fit in ``width - 1`` checkpoints (at least one), on
     its own clock from 0, driven at ``rate`` times the road speed; ``dwell(k)`` gives the stays at the
     first ``k`` waypoints reached (hotspot patrol)."""
-    pairs = np.empty(hops.size, dtype=np.int64)
-    n = kernels.fit_legs(first, hops, routes.waypoints.size, routes.length, width - 1, pairs)
-    stays = dwell(n - 1) if dwell is not None else _NO_DWELL
-    origin, dest, depart, arrive, slot, code, nodes, times = kernels.build_tour(
-        pairs[:n], routes.waypoints, routes.length, routes.offset, routes.nodes, routes.reached,
-        routes.road_s, rate, stays, first, n_nodes,
+    stays = _NO_DWELL
+    if dwell is not None:  # (the number of legs first: as many stays are drawn)
+        m = routes.waypoints.size
+        stays = dwell(
+            kernels.fit_legs(first, hops, m, routes.length, width - 1, np.empty(hops.size, np.int64)) - 1
+        )
+    ints, legs_t, nodes, times = kernels.build_tour(
+        first, hops, width - 1, routes.waypoints, routes.length, routes.offset, routes.nodes, routes.reached,
+        routes.road_s, rate, stays, n_nodes,
     )  # fmt: skip
-    tour = Tour(origin.tolist(), dest.tolist(), depart.tolist(), arrive.tolist(), slot.tolist(), code.tolist(),
-                nodes, times)  # fmt: skip
+    (origin, dest, slot, code), (depart, arrive) = ints.tolist(), legs_t.tolist()
+    tour = Tour(origin, dest, depart, arrive, slot, code, nodes, times)
     tour.rate = rate
     return tour
 
