@@ -4,50 +4,81 @@ import numpy as np
 
 from policetwin.sim.checkpoints import Checkpoints
 from policetwin.sim.patrol_kernels import CURSOR_STEPS
+from policetwin.sim.tours import Routes, draw_tour
 
 
-def reference_eta(row, nodes, times, t0, now):
-    """Next node and seconds to it, by a binary search over the tour (waiting at a node: leave from it)."""
-    rel = now - t0
+def reference_eta(row, nodes, times, rel):
+    """Next node and seconds to it, by a binary search over the whole tour's route (the legs' routes one
+    after another; waiting at a node: leave from it)."""
     at = max(int(np.searchsorted(times, rel, side="right")) - 1, 0)
     if at + 1 >= nodes.size or times[at] >= rel or nodes[at + 1] == nodes[at]:
         return float(row[nodes[at]])
     return float(row[nodes[at + 1]]) + float(times[at + 1] - rel)
 
 
-def test_touring_etas_equal_a_binary_search_at_every_step_size():
+def random_routes(rng, n_nodes, m):
+    """Routes between m waypoints through random nodes (some edges of no length: equal times)."""
+
+    def path(origin, dest):
+        if origin == dest:
+            return [origin], [0.0]
+        inner = rng.integers(0, n_nodes, int(rng.integers(0, 12))).tolist()
+        steps = rng.choice([0.0, 3.0, 11.0], size=len(inner) + 1)
+        return [origin, *inner, dest], np.concatenate(([0.0], np.cumsum(steps))).tolist()
+
+    return Routes(rng.choice(n_nodes, m, replace=False), path)
+
+
+def whole_route(routes, tour):
+    """The tour's nodes and times, leg after leg, from the routes (not from the checkpoints)."""
+    index = {n: i for i, n in enumerate(routes.waypoints.tolist())}
+    nodes, times = [], []
+    for o, d, depart in zip(tour.origin, tour.dest, tour.depart, strict=True):
+        p = index[o] * routes.waypoints.size + index[d]
+        span = slice(routes.offset[p], routes.offset[p] + routes.length[p])
+        nodes.append(routes.nodes[span])
+        times.append(depart + routes.reached[span] / tour.rate)
+    return np.concatenate(nodes), np.concatenate(times)
+
+
+def test_touring_etas_equal_a_binary_search_over_the_whole_route():
     rng = np.random.default_rng(7)
-    n_nodes, n_units, width = 50, 6, 64
+    n_nodes, n_units, m = 60, 6, 5
+    routes = random_routes(rng, n_nodes, m)
     row = rng.uniform(0, 900, n_nodes).astype(np.float32)
-    cp = Checkpoints(n_units, width=width, horizon_s=86400.0)
-    tours = {}
+    cp = Checkpoints(n_units, width=128, horizon_s=86400.0)
+    whole, before = {}, 0
     for u in range(n_units):
-        n = int(rng.integers(2, width - 1))
-        nodes = rng.integers(0, n_nodes, n)
-        nodes[5:7] = nodes[4]  # waiting at a node (a dwell): the same node twice in a row
-        times = np.cumsum(rng.uniform(0.0, 30.0, n))
-        times[0] = 0.0
-        t0 = float(rng.uniform(0, 100))
-        cp.set_tour(u, nodes, times, 1.0, t0=t0)
-        tours[u] = (nodes, times, t0)
+        for _ in range(2):  # a second tour over the first (shorter or longer) in the same slots
+            stays = rng.choice([0.0, 20.0], size=40)
+            tour = draw_tour(routes, int(rng.integers(m)), 1 + rng.integers(m - 1, size=int(rng.integers(3, 40))),
+                             rate=float(rng.choice([0.5, 1.0])), n_nodes=n_nodes, checkpoints=cp, unit=u,
+                             dwell=lambda k, s=stays: s[:k])  # fmt: skip
+        tour.t0 = float(rng.uniform(0, 100))
+        cp.set_tour(u, end=tour.end, rate=tour.rate, t0=tour.t0)
+        whole[u] = (*whole_route(routes, tour), tour.t0)
+        before = max(before, whole[u][1].size)
+    assert before > 60  # tours long enough for the binary search
     units = np.arange(n_units)
     now, steps_seen = 0.0, set()
-    for _ in range(300):  # small steps (the cursor walks) and big jumps (binary search)
-        before = cp.cursor.copy()
-        now += float(rng.choice([0.5, 3.0, 40.0, 400.0]))
+    for _ in range(400):  # small steps (the cursor walks) and big jumps (binary search)
+        cursor = cp.cursor.copy()
+        now += float(rng.choice([0.5, 3.0, 40.0, 300.0]))
         got = cp.etas(row, units, now)
-        steps_seen.update((cp.cursor - before).tolist())
-        want = [reference_eta(row, *tours[u], now) for u in units.tolist()]
+        steps_seen.update((cp.cursor - cursor).tolist())
+        want = [reference_eta(row, nodes, times, now - t0) for nodes, times, t0 in whole.values()]
         np.testing.assert_array_equal(got, want)
-    assert max(steps_seen) > CURSOR_STEPS  # both ways of finding the checkpoint were used
-    assert any(0 < s <= CURSOR_STEPS for s in steps_seen)
+    assert now > max(times[-1] + t0 for _, times, t0 in whole.values())  # past every tour's end too
+    assert max(steps_seen) > CURSOR_STEPS and any(0 < s <= CURSOR_STEPS for s in steps_seen)
 
 
 def test_road_etas_time_waiting_and_touring_units_and_bound_the_others():
+    routes = Routes(np.array([4, 6]), lambda o, d: ([o], [0.0]) if o == d else ([o, 5, d], [0.0, 10.0, 20.0]))
     row = np.arange(10, dtype=np.float32) * 10.0
     home_rows = np.arange(30, dtype=float).reshape(3, 10)
-    cp = Checkpoints(3, width=8, horizon_s=86400.0)
-    cp.set_tour(1, np.array([4, 5, 6]), np.array([0.0, 10.0, 20.0]), 1.0, t0=100.0)
+    cp = Checkpoints(3, width=16, horizon_s=86400.0)
+    tour = draw_tour(routes, 0, np.ones(4, dtype=np.int64), rate=1.0, n_nodes=10, checkpoints=cp, unit=1)
+    cp.set_tour(1, end=tour.end, rate=1.0, t0=100.0)
     cp.set_trip(2, 7, 100.0, 0.5)
     returning = np.array([False, True, True])
     eta, plain, bound = cp.road_etas(row, home_rows, np.array([2, 0, 1]), returning, np.arange(3), 3, 105.0)

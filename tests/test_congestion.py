@@ -186,8 +186,8 @@ def test_dispatch_under_congestion_times_units_exactly_and_tours_keep_their_hour
     tours: list[tuple[float, float, int]] = []  # (when drawn, the tour's rate, group)
     new_tour = Patrol._new_tour
 
-    def noting(self: Patrol, g: int, first: int):
-        tour = new_tour(self, g, first)
+    def noting(self: Patrol, g: int, first: int, unit: int):
+        tour = new_tour(self, g, first, unit)
         tours.append((self.env.now, tour.rate, g))
         return tour
 

@@ -39,7 +39,7 @@ class Checkpoints:
         self.trip_node = np.zeros(n_units, dtype=np.int64)  # plain trip: the node left, and when
         self.trip_time = np.zeros(n_units)
         self.cursor = np.zeros(n_units, dtype=np.int64)  # touring: the slot passed last, when last asked
-        self._held: list[np.ndarray | None] = [None] * n_units  # the tour route in the unit's slots
+        self.end = np.arange(n_units, dtype=np.int64) * width  # per unit: the slot after its tour's last
         self.tree = np.full(n_units, -1, dtype=np.int64)  # driving along this tree (-1: not)
         self.walk = np.zeros(n_units, dtype=np.int64)  # on a tree: the node reached, when last asked
         self.use_trees({}, np.zeros((1, 1), dtype=np.int32), np.zeros((1, 1), dtype=np.float32))
@@ -70,20 +70,17 @@ class Checkpoints:
         self.walk[unit] = self.trip_node[unit]
         return True
 
-    def set_tour(
-        self, unit: int, nodes: np.ndarray, times: np.ndarray, rate: float, *, t0: float, at: int = 0
-    ) -> None:
-        """A patrol tour: the unit passes ``nodes`` at ``t0 + times`` (ascending; fewer than ``width``) and
-        has passed number ``at`` now. Rejoining the same tour later only moves ``t0``."""
-        first = unit * self.width
-        self.cursor[unit] = first + at
-        if self._held[unit] is not nodes:
-            n = nodes.size
-            self.node[first : first + n] = nodes
-            self.node[first + n] = nodes[-1]  # past the end: still at the last node, for ever
-            np.minimum(times, self.pad - 1.0, out=self.time[first : first + n])
-            self.time[first + n : first + self.width] = self.pad
-            self._held[unit] = nodes
+    def region(self, unit: int) -> tuple[int, int]:
+        """Where ``unit``'s checkpoints are: its first slot, and the slot after its tour's last (where
+        the pad starts); a new tour is written there (:func:`policetwin.sim.tours.draw_tour`)."""
+        return unit * self.width, int(self.end[unit])
+
+    def set_tour(self, unit: int, *, end: int, rate: float, t0: float, at: int = 0) -> None:
+        """A patrol tour, written in ``unit``'s slots up to ``end`` (the slot after its last checkpoint):
+        the unit passes the nodes at ``t0`` plus their times and has passed number ``at`` now. Rejoining
+        the same tour later only moves ``t0``."""
+        self.cursor[unit] = unit * self.width + at
+        self.end[unit] = end
         self.rate[unit] = rate
         self.t0[unit] = t0
         self.exact[unit] = True

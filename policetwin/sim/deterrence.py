@@ -65,7 +65,9 @@ def _route_nodes(unit: PatrolUnit, t0: float, t1: float) -> np.ndarray:
     its drive back to it), from the last one passed before ``t0`` up to the first one not yet reached."""
     tour = unit.tour
     if tour.on:
-        nodes, times = tour.nodes, tour.times + tour.t0
+        checkpoints = unit.model.checkpoints  # the tour's route is in the unit's slots there
+        first = unit.index * checkpoints.width
+        nodes, times = checkpoints.node[first : tour.end], checkpoints.time[first : tour.end] + tour.t0
         joined = int(tour.slot[tour.joined])
     else:
         route, reached = unit.model.patrol.path(unit.node, unit.trip_dest)

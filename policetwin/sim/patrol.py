@@ -127,8 +127,9 @@ class Patrol:
             self._paths[key] = (nodes, reached)
         return nodes, reached
 
-    def _new_tour(self, g: int, first: int) -> Tour:
-        """A tour of group ``g`` from its waypoint number ``first``, on its own clock (starting at 0)."""
+    def _new_tour(self, g: int, first: int, unit: int) -> Tour:
+        """A tour of group ``g`` from its waypoint number ``first``, on its own clock (starting at 0), in
+        the slots of ``unit``."""
         from policetwin.sim.tours import draw_tour
 
         m = self.routes[g].waypoints.size
@@ -143,8 +144,8 @@ class Patrol:
         else:  # random, never the waypoint the leg starts from
             hops = 1 + self.rng.integers(max(m - 1, 1), size=TOUR_LEGS)
         # the whole tour at the factor of the hour it is drawn in
-        return draw_tour(self.routes[g], first, hops, rate=self._rate(g), width=self.width,
-                         n_nodes=self.model.network.n_nodes, dwell=dwell)  # fmt: skip
+        return draw_tour(self.routes[g], first, hops, rate=self._rate(g), n_nodes=self.model.network.n_nodes,
+                         checkpoints=self.model.checkpoints, unit=unit, dwell=dwell)  # fmt: skip
 
     def _rate(self, g: int) -> float:
         """Group ``g``'s speed relative to the road's now: its ``speed_factor`` over the congestion factor
@@ -169,7 +170,7 @@ class Patrol:
                 first = 0
             else:
                 first = int(self.rng.integers(self.routes[g].waypoints.size))
-            tour = unit.tour = self._new_tour(g, first)
+            tour = unit.tour = self._new_tour(g, first, unit.index)
         if unit.state != UnitState.patrol:
             unit.set_state(UnitState.patrol, now)
         target = tour.origin[tour.resume]
@@ -209,7 +210,7 @@ class Patrol:
         rate = tour.rate
         unit.start_trip(unit.node, now, dest=tour.dest[-1], rate=rate)
         at = tour.slot[k] - (k > 0)  # the slot where the unit arrived
-        self.model.checkpoints.set_tour(unit.index, tour.nodes, tour.times, rate, t0=tour.t0, at=at)
+        self.model.checkpoints.set_tour(unit.index, end=tour.end, rate=rate, t0=tour.t0, at=at)
         token = unit.trip_token
         end = tour.t0 + tour.arrive[-1]
         if end > now:  # (a beat of one waypoint and no dwell: the unit waits there)

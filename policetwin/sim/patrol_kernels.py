@@ -127,19 +127,16 @@ def fit_legs(first, hops, m, length, room, pairs):  # pragma: no cover - compile
 
 @njit(cache=True, nogil=True)
 def build_tour(first, hops, room, waypoints, length, offset, route_nodes, reached, road_s, rate, stays,
-               n_nodes):  # pragma: no cover - compiled  # fmt: skip
+               n_nodes, node, time, slot0, end0, pad):  # pragma: no cover - compiled  # fmt: skip
     """A tour (see :func:`policetwin.sim.tours.draw_tour`): its legs as rows origin, dest, slot, code
-    (ints) and depart, arrive (times), and its checkpoints (nodes, times)."""
+    (ints) and depart, arrive (times); its checkpoints written into ``node``/``time`` from ``slot0`` on
+    (times below ``pad``; the slot after the last, up to ``end0`` (where the previous tour ended), at
+    ``pad``). Returns the legs and the slot after the last checkpoint."""
     m = waypoints.size
     pairs = np.empty(hops.size, dtype=np.int64)
     n = fit_legs(first, hops, m, length, room, pairs)
-    total = 0
-    for k in range(n):
-        total += length[pairs[k]]
     ints = np.empty((4, n), dtype=np.int64)  # origin, dest, slot, code
     legs_t = np.empty((2, n))  # depart, arrive
-    nodes = np.empty(total, dtype=np.int64)
-    times = np.empty(total)
     clock = 0.0
     at = 0
     for k in range(n):
@@ -157,10 +154,14 @@ def build_tour(first, hops, room, waypoints, length, offset, route_nodes, reache
         ints[0, k], ints[1, k], ints[2, k], ints[3, k] = origin, dest, at, origin * n_nodes + dest
         start = offset[p]
         for i in range(length[p]):
-            nodes[at] = route_nodes[start + i]
-            times[at] = depart + reached[start + i] / rate
+            node[slot0 + at] = route_nodes[start + i]
+            time[slot0 + at] = min(depart + reached[start + i] / rate, pad - 1.0)
             at += 1
-    return ints, legs_t, nodes, times
+    end = slot0 + at
+    node[end] = node[end - 1]  # past the end: still at the last node, for ever
+    for i in range(end, max(end0, end) + 1):
+        time[i] = pad
+    return ints, legs_t, end
 
 
 @njit(cache=True, nogil=True)

@@ -18,37 +18,38 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from policetwin.agents import PatrolUnit
+    from policetwin.sim.checkpoints import Checkpoints
 
 
 class Tour:
     """One patrol tour: its legs (``origin``, ``dest`` node, ``depart``, ``arrive`` time, ``slot`` of its
     first checkpoint and ``code`` = ``origin * n_nodes + dest``: lists, one entry per leg, as the engine
-    reads them one at a time) and its whole route as checkpoints (``nodes`` passed at ``times``: arrays,
-    ascending; a leg's last node is the next one's first). Times are on the tour's clock: add ``t0`` for
-    the run's. ``resume``: the next leg to drive; ``joined``: the leg where the unit last joined the
-    tour; ``logged``: legs noted for coverage and the trip log; ``on``: the unit is on the tour (False:
-    driving back to it)."""
+    reads them one at a time). Its whole route, as checkpoints (every node and when the unit passes it;
+    a leg's last node is the next one's first), lives in the unit's slots of the model's
+    :class:`policetwin.sim.checkpoints.Checkpoints`, up to slot ``end``. Times are on the tour's clock:
+    add ``t0`` for the run's. ``resume``: the next leg to drive; ``joined``: the leg where the unit last
+    joined the tour; ``logged``: legs noted for coverage and the trip log; ``on``: the unit is on the
+    tour (False: driving back to it)."""
 
     __slots__ = (
         "arrive",
         "code",
         "depart",
         "dest",
+        "end",
         "joined",
         "logged",
-        "nodes",
         "on",
         "origin",
         "rate",
         "resume",
         "slot",
         "t0",
-        "times",
     )  # fmt: skip
 
-    def __init__(self, origin, dest, depart, arrive, slot, code, nodes, times) -> None:
+    def __init__(self, origin, dest, depart, arrive, slot, code, end: int) -> None:
         self.origin, self.dest, self.depart, self.arrive = origin, dest, depart, arrive
-        self.slot, self.code, self.nodes, self.times = slot, code, nodes, times
+        self.slot, self.code, self.end = slot, code, end
         self.t0 = 0.0
         self.rate = 1.0  # speed relative to the road's: the group's, over the congestion factor
         self.resume = self.joined = self.logged = 0
@@ -90,25 +91,27 @@ def tour_position(unit: PatrolUnit, now: float) -> tuple[int, float]:
 
 
 def draw_tour(
-    routes: Routes, first: int, hops: np.ndarray, *, rate: float, width: int, n_nodes: int,
-    dwell: Callable[[int], np.ndarray] | None = None,
+    routes: Routes, first: int, hops: np.ndarray, *, rate: float, n_nodes: int, checkpoints: Checkpoints,
+    unit: int, dwell: Callable[[int], np.ndarray] | None = None,
 ) -> Tour:  # fmt: skip
-    """A tour from waypoint number ``first`` to the waypoints ``hops[0]``, ``hops[0] + hops[1]``, ...
-    further on (mod their number), as many legs as fit in ``width - 1`` checkpoints (at least one), on
-    its own clock from 0, driven at ``rate`` times the road speed; ``dwell(k)`` gives the stays at the
-    first ``k`` waypoints reached (hotspot patrol)."""
+    """A tour of ``unit`` from waypoint number ``first`` to the waypoints ``hops[0]``, ``hops[0] +
+    hops[1]``, ... further on (mod their number), as many legs as fit in the unit's slots of
+    ``checkpoints`` (at least one; written there), on its own clock from 0, driven at ``rate`` times the
+    road speed; ``dwell(k)`` gives the stays at the first ``k`` waypoints reached (hotspot patrol)."""
+    room = checkpoints.width - 1
     stays = _NO_DWELL
     if dwell is not None:  # (the number of legs first: as many stays are drawn)
         m = routes.waypoints.size
         stays = dwell(
-            kernels.fit_legs(first, hops, m, routes.length, width - 1, np.empty(hops.size, np.int64)) - 1
+            kernels.fit_legs(first, hops, m, routes.length, room, np.empty(hops.size, np.int64)) - 1
         )
-    ints, legs_t, nodes, times = kernels.build_tour(
-        first, hops, width - 1, routes.waypoints, routes.length, routes.offset, routes.nodes, routes.reached,
-        routes.road_s, rate, stays, n_nodes,
+    slot0, end0 = checkpoints.region(unit)
+    ints, legs_t, end = kernels.build_tour(
+        first, hops, room, routes.waypoints, routes.length, routes.offset, routes.nodes, routes.reached,
+        routes.road_s, rate, stays, n_nodes, checkpoints.node, checkpoints.time, slot0, end0, checkpoints.pad,
     )  # fmt: skip
     (origin, dest, slot, code), (depart, arrive) = ints.tolist(), legs_t.tolist()
-    tour = Tour(origin, dest, depart, arrive, slot, code, nodes, times)
+    tour = Tour(origin, dest, depart, arrive, slot, code, end)
     tour.rate = rate
     return tour
 
