@@ -49,7 +49,7 @@ def test_a_patrolling_unit_is_always_on_its_route(grid_city):
         if unit.state != UnitState.patrol:
             continue
         node, offset = unit.position(now)
-        if unit.tour.on:  # on its tour: the leg under way
+        if unit.tour.on_at(now):  # on its tour: the leg under way
             leg = next(leg for leg in unit.tour.legs() if leg[3] >= now)
             origin, dest, depart, _ = leg
             assert (node, offset) == tour_position(unit, now)

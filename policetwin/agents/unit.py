@@ -104,7 +104,9 @@ class PatrolUnit(mesa.Agent):
         state = self.state
         if state is _IDLE:
             return self.home_node, 0.0
-        if state is _PATROL and self.tour.on:
+        if state is _PATROL and now >= self.tour.join_at:  # on its patrol tour
+            if self.tour.back:
+                self.model.patrol.settle(self)
             from policetwin.sim.tours import tour_position
 
             return tour_position(self, now)

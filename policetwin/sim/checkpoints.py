@@ -21,10 +21,10 @@ class Checkpoints:
     every node and when the unit passes it (on the tour's own clock, started at ``t0`` on the run's), in
     the unit's ``width`` slots of one shared table (unused slots hold ``pad``), so its ETA is exact
     (:meth:`etas`): the next node and when the unit gets there. Which checkpoint a touring unit passed
-    last is kept (``cursor``): time only moves on, so the next question starts from there. A unit
-    driving to a patrol waypoint along the waypoint's shortest-path tree (:meth:`set_tree_trip`: back to
-    its tour after a call) is timed exactly too, by walking the tree as
-    :meth:`policetwin.agents.PatrolUnit.position` does (:meth:`use_trees` gives the trees as arrays).
+    last is kept (``cursor``): time only moves on, so the next question starts from there. A unit that
+    drives back to its tour first (``lead``, until ``lead_end``) is on a plain trip to the tour's next
+    waypoint until then, timed exactly too when the waypoint's shortest-path tree is at hand
+    (:meth:`use_trees`), by walking it as :meth:`policetwin.agents.PatrolUnit.position` does.
     """
 
     def __init__(self, n_units: int, *, width: int, horizon_s: float) -> None:
@@ -33,7 +33,9 @@ class Checkpoints:
         self.pad = float(2.0 ** np.ceil(np.log2(max(horizon_s, 86400.0) * 4.0)))
         self.node = np.zeros(n_units * width, dtype=np.int64)
         self.time = np.full(n_units * width, self.pad)
-        self.rate = np.ones(n_units)  # the unit's speed relative to the road's
+        self.rate = np.ones(n_units)  # on its tour: the unit's speed relative to the road's
+        self.trip_rate = np.ones(n_units)  # on a plain trip (or driving back to its tour): the same
+        self.lead_end = np.full(n_units, -np.inf)  # on its tour from then (before: driving back to it)
         self.t0 = np.zeros(n_units)  # when the unit's tour clock started (on the run's)
         self.exact = np.zeros(n_units, dtype=bool)  # on a patrol tour (else on a plain trip)
         self.trip_node = np.zeros(n_units, dtype=np.int64)  # plain trip: the node left, and when
@@ -56,34 +58,35 @@ class Checkpoints:
         """A plain trip: the unit is at ``node`` until ``t``."""
         self.trip_node[unit] = node
         self.trip_time[unit] = t
-        self.rate[unit] = rate
+        self.trip_rate[unit] = rate
         self.exact[unit] = False
-        self.tree[unit] = -1
-
-    def set_tree_trip(self, unit: int, dest: int) -> bool:
-        """The plain trip just set (:meth:`set_trip`) goes to the waypoint ``dest`` along its tree: timed
-        exactly when the tree is at hand (returns whether it is)."""
-        w = self.tree_rows.get(dest)
-        if w is None:
-            return False
-        self.tree[unit] = w
-        self.walk[unit] = self.trip_node[unit]
-        return True
 
     def region(self, unit: int) -> tuple[int, int]:
         """Where ``unit``'s checkpoints are: its first slot, and the slot after its tour's last (where
         the pad starts); a new tour is written there (:func:`policetwin.sim.tours.draw_tour`)."""
         return unit * self.width, int(self.end[unit])
 
-    def set_tour(self, unit: int, *, end: int, rate: float, t0: float, at: int = 0) -> None:
+    def set_tour(
+        self, unit: int, *, end: int, rate: float, t0: float, at: int = 0, lead: int = -1,
+        lead_until: float = -np.inf,
+    ) -> None:  # fmt: skip
         """A patrol tour, written in ``unit``'s slots up to ``end`` (the slot after its last checkpoint):
-        the unit passes the nodes at ``t0`` plus their times and has passed number ``at`` now. Rejoining
-        the same tour later only moves ``t0``."""
+        the unit passes the nodes at ``t0`` plus their times, slot ``at`` when it joins. ``lead >= 0``:
+        it drives to that waypoint first, on the plain trip just set (:meth:`set_trip`), and is on the
+        tour from ``lead_until``. Rejoining the same tour later only moves ``t0``."""
         self.cursor[unit] = unit * self.width + at
         self.end[unit] = end
         self.rate[unit] = rate
         self.t0[unit] = t0
         self.exact[unit] = True
+        self.lead_end[unit] = lead_until if lead >= 0 else -np.inf
+        if lead >= 0:
+            self.tree[unit] = self.tree_rows.get(lead, -1)
+            self.walk[unit] = self.trip_node[unit]
+
+    def touring(self, units: np.ndarray, now: float) -> np.ndarray:
+        """Which of ``units`` are on their patrol tour at ``now`` (timed by :meth:`etas`)."""
+        return self.exact[units] & (self.lead_end[units] <= now)
 
     def position(self, unit: int, now: float) -> tuple[int, float]:
         """(next node, seconds to it) of ``unit`` on its patrol tour at ``now`` (not before it was last
@@ -92,7 +95,7 @@ class Checkpoints:
         return kernels.tour_position(unit, now, self.t0, self.time, self.node, self.cursor, self.width)
 
     def etas(self, row: np.ndarray, units: np.ndarray, now: float) -> np.ndarray:
-        """Exact ETAs by ``row`` (times to the call) of ``units`` on patrol tours (``exact``): from the next
+        """Exact ETAs by ``row`` (times to the call) of ``units`` on patrol tours (:meth:`touring`): from the next
         node of each one's route and when it gets there; a unit that is at a node (waiting there, or
         passing it just now) leaves from it: ``row`` at :meth:`position`.
         ``units`` are distinct."""
@@ -113,6 +116,6 @@ class Checkpoints:
         bound = np.empty(candidates.size)
         n = kernels.road_etas(row, home_rows, unit_home, returning, candidates, node, now, self.exact, self.t0,
                        self.time, self.node, self.cursor, self.width, self.trip_node, self.trip_time,
-                       self.rate, self.tree, self.walk, self.tree_succ, self.tree_left, self.tree_dest, eta,
-                       plain, bound)  # fmt: skip
+                       self.trip_rate, self.lead_end, self.tree, self.walk, self.tree_succ, self.tree_left,
+                       self.tree_dest, eta, plain, bound)  # fmt: skip
         return eta, plain[:n], bound[:n]

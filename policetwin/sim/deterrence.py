@@ -64,7 +64,7 @@ def _route_nodes(unit: PatrolUnit, t0: float, t1: float) -> np.ndarray:
     """Nodes the patrolling unit passed between ``t0`` and ``t1`` since it last joined its tour (or on
     its drive back to it), from the last one passed before ``t0`` up to the first one not yet reached."""
     tour = unit.tour
-    if tour.on:
+    if tour.on_at(t1):
         checkpoints = unit.model.checkpoints  # the tour's route is in the unit's slots there
         first = unit.index * checkpoints.width
         nodes, times = checkpoints.node[first : tour.end], checkpoints.time[first : tour.end] + tour.t0

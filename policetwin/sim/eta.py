@@ -106,7 +106,7 @@ class Etas:
         row = self._scaled(self.router.times_to(node), factor)
         checkpoints = model.checkpoints
         if checkpoints is not None:  # patrolling units: exact from their tours (times at the tour's factor)
-            on_tour = checkpoints.exact[candidates[moving_idx]]
+            on_tour = checkpoints.touring(candidates[moving_idx], now)
             if on_tour.any():
                 eta[moving_idx[on_tour]] = checkpoints.etas(row, candidates[moving_idx[on_tour]], now)
             moving_idx = moving_idx[~on_tour]
@@ -226,7 +226,7 @@ class Etas:
             return eta
         eta[moving_idx] = np.inf  # set below, once their position is known
         if checkpoints is not None:  # patrolling units: timed exactly from their tours (row below)
-            on_tour = checkpoints.exact[candidates[moving_idx]]
+            on_tour = checkpoints.touring(candidates[moving_idx], now)
             touring_idx, moving_idx = moving_idx[on_tour], moving_idx[~on_tour]
         else:
             touring_idx = moving_idx[:0]

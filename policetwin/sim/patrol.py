@@ -174,58 +174,66 @@ class Patrol:
         if unit.state != UnitState.patrol:
             unit.set_state(UnitState.patrol, now)
         target = tour.origin[tour.resume]
-        tour.on = False
         if unit.node == target:
-            self._join(unit)
+            self._join(unit, now, back=False)
             return
         rate = self._rate(g)  # the drive back to the tour departs now
         travel_s = self.trees[target][1][unit.node] / rate
         unit.start_trip(unit.node, now, dest=target, rate=rate)
-        self.model.checkpoints.set_tree_trip(unit.index, target)
         rec = self.model.recorder
         if rec.log_trips:
             unit.trip_row = rec.new_trip(
                 unit.index, _PATROL_TRIP, -1, unit.node, target, now, now, now + travel_s
             )
-        token = unit.trip_token
-        self.env.timeout(travel_s).callbacks.append(lambda _e: self._arrived(unit, token))
+        self._join(unit, now + travel_s, back=True)
 
-    def _arrived(self, unit: PatrolUnit, token: int) -> None:
-        if token != unit.trip_token or unit.state != UnitState.patrol:
-            return
-        coverage = self.model.patrol_coverage
-        if coverage is not None:  # the drive back counts as a patrol leg too
-            coverage.cut(unit.group, unit.trip_depart, unit.node, unit.trip_dest, unit.trip_dest, False)
-        unit.node = unit.trip_dest
-        self._join(unit)
-
-    def _join(self, unit: PatrolUnit) -> None:
-        """Put the unit (at the tour's next waypoint) on its tour: the tour's clock shifted to now."""
+    def _join(self, unit: PatrolUnit, at_s: float, *, back: bool) -> None:
+        """Put the unit on its tour from ``at_s`` on (at the tour's next waypoint; the tour's clock
+        shifted to then). ``back``: it drives there first (from now, along the waypoint's tree); it is
+        on the tour from ``at_s`` without an event then: what arriving changes is noted when the unit is
+        next asked about (:meth:`settle`)."""
         now = self.env.now
         tour = unit.tour
         k = tour.resume
-        tour.t0 = now - (tour.arrive[k - 1] if k > 0 else 0.0)
+        tour.t0 = at_s - (tour.arrive[k - 1] if k > 0 else 0.0)
         tour.joined = tour.logged = k
-        tour.on = True
+        tour.join_at, tour.back = at_s, back
         rate = tour.rate
-        unit.start_trip(unit.node, now, dest=tour.dest[-1], rate=rate)
-        at = tour.slot[k] - (k > 0)  # the slot where the unit arrived
-        self.model.checkpoints.set_tour(unit.index, end=tour.end, rate=rate, t0=tour.t0, at=at)
+        if not back:
+            unit.start_trip(unit.node, now, dest=tour.dest[-1], rate=rate)
+        at = tour.slot[k] - (k > 0)  # the slot where the unit arrives
+        lead = unit.trip_dest if back else -1
+        self.model.checkpoints.set_tour(unit.index, end=tour.end, rate=rate, t0=tour.t0, at=at, lead=lead,
+                                        lead_until=at_s)  # fmt: skip
         token = unit.trip_token
         end = tour.t0 + tour.arrive[-1]
-        if end > now:  # (a beat of one waypoint and no dwell: the unit waits there)
+        if end > at_s:  # (a beat of one waypoint and no dwell: the unit waits there)
             self.env.timeout(end - now).callbacks.append(lambda _e: self._tour_done(unit, token))
+
+    def settle(self, unit: PatrolUnit) -> None:
+        """The unit has arrived back on its tour (its drive back ended at ``tour.join_at``): the drive
+        back counts as a patrol leg, its trip log row ends then, and the unit is at the waypoint."""
+        tour = unit.tour
+        tour.back = False
+        coverage = self.model.patrol_coverage
+        if coverage is not None:
+            coverage.cut(unit.group, unit.trip_depart, unit.node, unit.trip_dest, unit.trip_dest, False)
+        if unit.trip_row >= 0:  # (logged to end at join_at)
+            unit.trip_row = -1
+        unit.node = unit.trip_dest
 
     def driven(self, unit: PatrolUnit, until: float) -> None:
         """Note the legs of ``unit``'s tour driven by ``until`` that are not noted yet (whole legs, and the
         one under way, cut at the next node): for patrol coverage and the trip log (replay)."""
         tour = unit.tour
         coverage, rec = self.model.patrol_coverage, self.model.recorder
-        if not tour.on:  # driving back to the tour: cut at the next node (its trip log row ends later)
+        if until < tour.join_at:  # driving back to the tour: cut at the next node (its row ends later)
             if coverage is not None:
                 nxt, offset = unit.position(until)
                 coverage.cut(unit.group, unit.trip_depart, unit.node, unit.trip_dest, nxt, offset > 0)
             return
+        if tour.back:
+            self.settle(unit)
         first, t0 = tour.logged, tour.t0
         rel = until - t0
         depart = tour.depart
@@ -258,8 +266,8 @@ class Patrol:
     def _tour_done(self, unit: PatrolUnit, token: int) -> None:
         if token != unit.trip_token or unit.state != UnitState.patrol:
             return
-        unit.node = unit.tour.dest[-1]
         self.driven(unit, self.env.now)
+        unit.node = unit.tour.dest[-1]
         unit.tour.resume = len(unit.tour.dest)  # driven to its end (a last leg of no length included)
         if self.env.now >= self.model.scenario.duration and not self.model.calls_pending():
             return  # the run is over: patrol no longer keeps the clock going

@@ -64,14 +64,14 @@ def tour_etas(row, units, now, t0, time, node, cursor, width, out):  # pragma: n
 
 
 @njit(cache=True, nogil=True)
-def tree_eta(row, u, now, trip_node, trip_time, rate, tree, walk, tree_succ, tree_left, tree_dest):  # pragma: no cover  # fmt: skip
-    """ETA of a unit driving to a waypoint along its tree (see :meth:`Checkpoints.set_tree_trip`): the
-    next node on the route and the time to it, as :meth:`policetwin.agents.PatrolUnit.position` finds
-    them (the same arithmetic); moves the unit's walk on."""
+def tree_eta(row, u, now, trip_node, trip_time, trip_rate, tree, walk, tree_succ, tree_left, tree_dest):  # pragma: no cover  # fmt: skip
+    """ETA of a unit driving back to its tour along the waypoint's tree (see :meth:`Checkpoints.set_tour`):
+    the next node on the route and the time to it, as :meth:`policetwin.agents.PatrolUnit.position`
+    finds them (the same arithmetic); moves the unit's walk on."""
     origin, depart = trip_node[u], trip_time[u]
     if now <= depart:
         return row[origin] + (depart - now)
-    r = rate[u]
+    r = trip_rate[u]
     elapsed = (now - depart) * r
     w = tree[u]
     dest = tree_dest[w]
@@ -87,24 +87,27 @@ def tree_eta(row, u, now, trip_node, trip_time, rate, tree, walk, tree_succ, tre
 
 @njit(cache=True, nogil=True)
 def road_etas(row, home_rows, unit_home, returning, candidates, target, now, exact, t0, time, node, cursor,
-              width, trip_node, trip_time, rate, tree, walk, tree_succ, tree_left, tree_dest, eta, plain,
-              bound):  # pragma: no cover  # fmt: skip
+              width, trip_node, trip_time, trip_rate, lead_end, tree, walk, tree_succ, tree_left, tree_dest,
+              eta, plain, bound):  # pragma: no cover  # fmt: skip
+    """ETAs of all candidates (see :meth:`Checkpoints.road_etas`); returns how many are on plain trips."""
     n = 0
     for i in range(candidates.size):
         u = candidates[i]
         if not returning[u]:
             eta[i] = home_rows[unit_home[u], target]
-        elif exact[u]:
-            eta[i] = tour_eta(row, u, now, t0, time, node, cursor, width)
-        elif tree[u] >= 0:
-            eta[i] = tree_eta(
-                row, u, now, trip_node, trip_time, rate, tree, walk, tree_succ, tree_left, tree_dest
-            )
-        else:
-            eta[i] = np.inf
-            plain[n] = i
-            bound[n] = row[trip_node[u]] - max(now - trip_time[u], 0.0) * rate[u]
-            n += 1
+            continue
+        if exact[u]:
+            if now >= lead_end[u]:  # on its tour
+                eta[i] = tour_eta(row, u, now, t0, time, node, cursor, width)
+                continue
+            if tree[u] >= 0:  # driving back to it, the tree at hand
+                eta[i] = tree_eta(row, u, now, trip_node, trip_time, trip_rate, tree, walk, tree_succ, tree_left,
+                                  tree_dest)  # fmt: skip
+                continue
+        eta[i] = np.inf  # a plain trip: its bound only
+        plain[n] = i
+        bound[n] = row[trip_node[u]] - max(now - trip_time[u], 0.0) * trip_rate[u]
+        n += 1
     return n
 
 

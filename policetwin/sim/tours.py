@@ -28,18 +28,20 @@ class Tour:
     a leg's last node is the next one's first), lives in the unit's slots of the model's
     :class:`policetwin.sim.checkpoints.Checkpoints`, up to slot ``end``. Times are on the tour's clock:
     add ``t0`` for the run's. ``resume``: the next leg to drive; ``joined``: the leg where the unit last
-    joined the tour; ``logged``: legs noted for coverage and the trip log; ``on``: the unit is on the
-    tour (False: driving back to it)."""
+    joined the tour; ``logged``: legs noted for coverage and the trip log; ``join_at``: when the unit is
+    (back) on the tour (before: driving back to it); ``back``: what arriving back changes is not noted
+    yet (:meth:`policetwin.sim.patrol.Patrol.settle`)."""
 
     __slots__ = (
         "arrive",
+        "back",
         "code",
         "depart",
         "dest",
         "end",
+        "join_at",
         "joined",
         "logged",
-        "on",
         "origin",
         "rate",
         "resume",
@@ -53,7 +55,12 @@ class Tour:
         self.t0 = 0.0
         self.rate = 1.0  # speed relative to the road's: the group's, over the congestion factor
         self.resume = self.joined = self.logged = 0
-        self.on = False
+        self.join_at = float("inf")
+        self.back = False
+
+    def on_at(self, now: float) -> bool:
+        """Whether the unit is on this tour at ``now`` (not driving back to it)."""
+        return now >= self.join_at
 
     def legs(self) -> list[tuple[int, int, float, float]]:
         """The legs as ``(origin, dest, depart, arrive)`` tuples on the run's clock (for inspection)."""
