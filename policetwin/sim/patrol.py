@@ -5,14 +5,16 @@ A patrolling unit drives a tour of legs between waypoints of its beat (the distr
 the beat's road nodes, ``hotspot`` visits the beat's top nodes by demand in turn and stays ``dwell`` at
 each. It drives at ``speed_factor`` times the road speed.
 
-A tour (up to TOUR_LEGS legs, several hours) is drawn in a few array operations from the routes between
-the group's waypoints (kept, flattened, from the start): its legs, and its whole route as (node, time)
-checkpoints on the tour's own clock. Movement stays event-driven: one event per tour, and one per
-rejoining: a unit sent to a call leaves its tour; when free again it drives to the waypoint where it
-left off (its first leg along that waypoint's shortest-path tree) and carries on with the tour from
-there (the tour's clock shifted). Where the unit is at time t is derived from the checkpoints only when
-someone asks (dispatch: for all patrolling units at once, :meth:`policetwin.sim.checkpoints.Checkpoints.etas`),
-so it is dispatched from where it is, exactly, on one-way streets too. A tour driven to its end is
+A tour (up to TOUR_LEGS legs, several hours) is drawn by one compiled loop from the routes between the
+group's waypoints (kept, flattened, from the start): its legs, and its whole route as (node, time)
+checkpoints on the tour's own clock, written straight into the unit's slots of the model's
+:class:`policetwin.sim.checkpoints.Checkpoints`. Movement stays event-driven: one event per tour. A unit
+sent to a call leaves its tour; when free again it drives to the waypoint where it left off (along that
+waypoint's shortest-path tree) and is on the tour again from its arrival (the tour's clock shifted):
+no event then, what arriving changes is noted when the unit is next asked about (:meth:`Patrol.settle`).
+Where the unit is at time t is derived only when someone asks (dispatch: for all units at once, in one
+compiled pass, :meth:`policetwin.sim.checkpoints.Checkpoints.road_etas`), so it is dispatched from where
+it is, exactly, on one-way streets too, on its tour or driving back to it. A tour driven to its end is
 followed by a new one from its last waypoint.
 """
 
