@@ -86,3 +86,26 @@ def test_road_etas_time_waiting_and_touring_units_and_bound_the_others():
     assert eta[1] == 50.0 + 5.0  # touring: next node 5 in 5 s
     assert eta[2] == np.inf and plain.tolist() == [2]
     assert bound.tolist() == [70.0 - 5.0 * 0.5]  # from the trip's origin, less what was driven since
+
+
+def test_only_the_nearest_groups_are_timed_when_only_the_nearest_unit_matters():
+    routes = Routes(np.array([4, 6]), lambda o, d: ([o], [0.0]) if o == d else ([o, 5, d], [0.0, 10.0, 20.0]))
+    row = np.arange(10, dtype=np.float32) * 10.0
+    cp = Checkpoints(2, width=16, horizon_s=86400.0)
+    for u in range(2):
+        tour = draw_tour(routes, 0, np.ones(4, dtype=np.int64), rate=1.0, n_nodes=10, checkpoints=cp, unit=u)
+        cp.set_tour(u, end=tour.end, rate=1.0, t0=100.0)
+    # unit 0's group is near (bound 40 s), unit 1's far (bound 500 s): the nearest is unit 0 at 55 s
+    cp.use_bounds(np.array([0, 1]), np.array([np.full(10, 40.0), np.full(10, 500.0)]))
+    args = (
+        row,
+        np.zeros((1, 10)),
+        np.zeros(2, dtype=np.int64),
+        np.ones(2, dtype=bool),
+        np.arange(2),
+        3,
+        105.0,
+    )
+    assert cp.road_etas(*args)[0].tolist() == [55.0, 55.0]  # all timed
+    assert cp.road_etas(*args, prune_s=1.0)[0].tolist() == [55.0, np.inf]  # the far group left out
+    assert cp.road_etas(*args, prune_s=500.0)[0].tolist() == [55.0, 55.0]  # within the slack: timed

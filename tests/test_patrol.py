@@ -121,9 +121,9 @@ def test_units_driving_back_to_their_tour_are_timed_alike_with_and_without_tree_
     driving_back = []
     road_etas = Checkpoints.road_etas
 
-    def counting(self, row, home_rows, unit_home, returning, candidates, node, now):
-        driving_back.append(int((returning[candidates] & (self.tree[candidates] >= 0)).sum()))
-        return road_etas(self, row, home_rows, unit_home, returning, candidates, node, now)
+    def counting(self, row, home_rows, unit_home, returning, candidates, node, now, **options):
+        driving_back.append(int((self.exact[candidates] & (self.lead_end[candidates] > now)).sum()))
+        return road_etas(self, row, home_rows, unit_home, returning, candidates, node, now, **options)
 
     monkeypatch.setattr(Checkpoints, "road_etas", counting)
 

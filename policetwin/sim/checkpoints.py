@@ -45,6 +45,13 @@ class Checkpoints:
         self.tree = np.full(n_units, -1, dtype=np.int64)  # driving along this tree (-1: not)
         self.walk = np.zeros(n_units, dtype=np.int64)  # on a tree: the node reached, when last asked
         self.use_trees({}, np.zeros((1, 1), dtype=np.int32), np.zeros((1, 1), dtype=np.float32))
+        self.group_of = np.full(n_units, -1, dtype=np.int64)  # row of the unit's group in group_min
+        self.group_min = np.zeros((1, 1))  # per patrolling group: least time from its routes to each node
+
+    def use_bounds(self, group_of: np.ndarray, group_min: np.ndarray) -> None:
+        """Lower bounds of the ETAs of touring units: ``group_min[group_of[u], v]`` is the least time from
+        any node of unit u's group's routes to node v."""
+        self.group_of, self.group_min = group_of, group_min
 
     def use_trees(self, rows: dict[int, int], succ: np.ndarray, left: np.ndarray) -> None:
         """The shortest-path trees of waypoints (``rows``: waypoint node -> row): the next node towards
@@ -105,17 +112,20 @@ class Checkpoints:
 
     def road_etas(
         self, row: np.ndarray, home_rows: np.ndarray, unit_home: np.ndarray, returning: np.ndarray,
-        candidates: np.ndarray, node: int, now: float,
+        candidates: np.ndarray, node: int, now: float, *, prune_s: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """ETAs by ``row`` (times to ``node``) of all ``candidates`` in one pass: exact for units waiting
-        (``home_rows`` of where they wait) and units on patrol tours; ``inf`` for units on plain trips,
-        whose positions in ``candidates`` and lower bounds (time from the trip's origin less the distance
-        driven since) come back too, for the caller to time the hopeful ones: ``(eta, plain, bound)``."""
+        (``home_rows`` of where they wait), units on patrol tours and units driving back to them; ``inf``
+        for units on plain trips, whose positions in ``candidates`` and lower bounds (time from the
+        trip's origin less the distance driven since) come back too, for the caller to time the hopeful
+        ones: ``(eta, plain, bound)``. ``prune_s``: only the nearest unit matters, give or take that: a
+        touring unit whose bound (:meth:`use_bounds`) is that far beyond the best ETA gets ``inf``."""
         eta = np.empty(candidates.size)
         plain = np.empty(candidates.size, dtype=np.int64)
         bound = np.empty(candidates.size)
         n = kernels.road_etas(row, home_rows, unit_home, returning, candidates, node, now, self.exact, self.t0,
                        self.time, self.node, self.cursor, self.width, self.trip_node, self.trip_time,
                        self.trip_rate, self.lead_end, self.tree, self.walk, self.tree_succ, self.tree_left,
-                       self.tree_dest, eta, plain, bound)  # fmt: skip
+                       self.tree_dest, self.group_of, self.group_min, -1.0 if prune_s is None else prune_s,
+                       eta, plain, bound)  # fmt: skip
         return eta, plain[:n], bound[:n]

@@ -188,8 +188,9 @@ class Etas:
         model = self.model
         row = self.router.times_to(node)
         eta, plain, bound = model.checkpoints.road_etas(
-            row, self.home_rows, self.unit_home, model.unit_returning, candidates, node, now
-        )
+            row, self.home_rows, self.unit_home, model.unit_returning, candidates, node, now,
+            prune_s=slack_s + 1.0 if rank == 1 else None,
+        )  # fmt: skip
         if plain.size:
             limit = self._limit(eta, rank, candidates.size - plain.size, slack_s)
             order = bound.argsort(kind="stable")

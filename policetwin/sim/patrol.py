@@ -24,6 +24,7 @@ from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.sparse.csgraph import dijkstra
 
 from policetwin.agents import PatrolUnit, UnitState
 from policetwin.sim.demand import Draws
@@ -106,6 +107,12 @@ class Patrol:
             succ = np.vstack([router.successors_to(node) for node in rows]).astype(np.int32)
             left = np.vstack([router.times_to(node) for node in rows]).astype(np.float32)
             model.checkpoints.use_trees(rows, succ, left)
+        if self.routes:  # per group, the least time from any node of its routes to each node
+            groups_at = {g: k for k, g in enumerate(self.routes)}
+            group_min = np.vstack([dijkstra(model.router.forward, indices=np.unique(r.nodes), min_only=True)
+                                   for r in self.routes.values()])  # fmt: skip
+            group_of = np.array([groups_at.get(u.group, -1) for u in model.units], dtype=np.int64)
+            model.checkpoints.use_bounds(group_of, group_min)
         for index in sorted(self.patrolling):
             unit = model.units[index]
             if unit.state == UnitState.idle:

@@ -88,26 +88,52 @@ def tree_eta(row, u, now, trip_node, trip_time, trip_rate, tree, walk, tree_succ
 @njit(cache=True, nogil=True)
 def road_etas(row, home_rows, unit_home, returning, candidates, target, now, exact, t0, time, node, cursor,
               width, trip_node, trip_time, trip_rate, lead_end, tree, walk, tree_succ, tree_left, tree_dest,
-              eta, plain, bound):  # pragma: no cover  # fmt: skip
-    """ETAs of all candidates (see :meth:`Checkpoints.road_etas`); returns how many are on plain trips."""
+              group_of, group_min, prune, eta, plain, bound):  # pragma: no cover  # fmt: skip
+    """ETAs of all candidates (see :meth:`Checkpoints.road_etas`); returns how many are on plain trips.
+
+    With ``prune >= 0`` only the nearest unit matters (give or take ``prune`` seconds): units on their
+    tours are timed group by group, nearest group first by ``group_min`` (the least time from any node
+    of the group's routes to each node: a lower bound for every unit on its tour), and a group whose
+    bound is ``prune`` or more beyond the best ETA so far is left untimed (``inf``)."""
     n = 0
+    best = np.inf
+    waiting = 0  # touring units left for the group-by-group pass
     for i in range(candidates.size):
         u = candidates[i]
         if not returning[u]:
             eta[i] = home_rows[unit_home[u], target]
+            best = min(best, eta[i])
             continue
         if exact[u]:
             if now >= lead_end[u]:  # on its tour
+                if prune >= 0 and group_of[u] >= 0:
+                    eta[i] = np.nan
+                    waiting += 1
+                    continue
                 eta[i] = tour_eta(row, u, now, t0, time, node, cursor, width)
+                best = min(best, eta[i])
                 continue
             if tree[u] >= 0:  # driving back to it, the tree at hand
                 eta[i] = tree_eta(row, u, now, trip_node, trip_time, trip_rate, tree, walk, tree_succ, tree_left,
                                   tree_dest)  # fmt: skip
+                best = min(best, eta[i])
                 continue
         eta[i] = np.inf  # a plain trip: its bound only
         plain[n] = i
         bound[n] = row[trip_node[u]] - max(now - trip_time[u], 0.0) * trip_rate[u]
         n += 1
+    if waiting:
+        for g in np.argsort(group_min[:, target]):
+            lower = group_min[g, target]
+            for i in range(candidates.size):
+                u = candidates[i]
+                if eta[i] == eta[i] or group_of[u] != g:  # (NaN: waiting)
+                    continue
+                if lower >= best + prune:
+                    eta[i] = np.inf
+                else:
+                    eta[i] = tour_eta(row, u, now, t0, time, node, cursor, width)
+                    best = min(best, eta[i])
     return n
 
 
