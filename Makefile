@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint format bench bench-paired bench-scale clean browser-deps
+.PHONY: setup run test lint format bench bench-paired bench-patrol bench-scale clean browser-deps
 
 setup: $(STAMP)
 
@@ -46,6 +46,10 @@ bench: setup
 # medians of paired runs against an earlier commit: make bench-paired BASE=<commit> [PAIRS=5]
 bench-paired: setup
 	$(BIN)/python benchmarks/paired.py --base $(BASE) --pairs $(or $(PAIRS),5) --policy nearest --policy beat_first --policy priority_preempt
+
+# the patrol year against the same year at stations (same code), medians of paired runs: make bench-patrol [PAIRS=5]
+bench-patrol: setup
+	$(BIN)/python benchmarks/paired.py --base HEAD --pairs $(or $(PAIRS),5) --idle random_beat
 
 # scaling over nodes (10k -> 300k), units and calls/day, one process per point: make bench-scale [HOURS=24] [GRID=reduced]
 bench-scale: setup
