@@ -182,9 +182,10 @@ class Etas:
     def _checkpoint_etas(
         self, node: int, candidates: np.ndarray, rank: int | None, slack_s: float, now: float
     ) -> np.ndarray:
-        """:meth:`road_etas` with patrolling groups and the row of ``node`` at hand: waiting and touring
-        units exact in one compiled pass over the candidates; units on plain trips (driving back to their
-        tour, or home) by their bounds (:meth:`_time_hopeful`)."""
+        """:meth:`road_etas` with patrolling groups and the row of ``node`` at hand: waiting units, units on
+        their tours and units driving back to them exact in one compiled pass over the candidates (only
+        the groups that can hold the nearest when only the nearest matters); units on plain trips (driving
+        home, or back to a tour whose tree is not at hand) by their bounds (:meth:`_time_hopeful`)."""
         model = self.model
         row = self.router.times_to(node)
         eta, plain, bound = model.checkpoints.road_etas(
