@@ -13,7 +13,6 @@ from policetwin.maps import Router
 from policetwin.maps.synthetic import synthetic_city
 from policetwin.scenarios import Scenario
 from policetwin.sim.model import PoliceModel
-from policetwin.sim.tours import tour_position
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +51,7 @@ def test_a_patrolling_unit_is_always_on_its_route(grid_city):
         if unit.tour.on_at(now):  # on its tour: the leg under way
             leg = next(leg for leg in unit.tour.legs() if leg[3] >= now)
             origin, dest, depart, _ = leg
-            assert (node, offset) == tour_position(unit, now)
+            assert (node, offset) == model.checkpoints.position(unit.index, now)  # asked again: the same
         else:  # driving back to its tour after a call
             origin, dest, depart = unit.node, unit.trip_dest, unit.trip_depart
             joining += 1

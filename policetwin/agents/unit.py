@@ -107,9 +107,7 @@ class PatrolUnit(mesa.Agent):
         if state is _PATROL and now >= self.tour.join_at:  # on its patrol tour
             if self.tour.back:
                 self.model.patrol.settle(self)
-            from policetwin.sim.tours import tour_position
-
-            return tour_position(self, now)
+            return self.model.checkpoints.position(self.index, now)
         if state is _ONSCENE or state >= _STILL:  # on scene, off duty, on a break or self-initiated work
             return self.node, 0.0
         if now <= self.trip_depart:

@@ -261,9 +261,7 @@ class Patrol:
                     seen.update(code[k:stop])
                 k = stop
             if whole < started:  # the leg under way: up to the node reached next, without its edge
-                from policetwin.sim.tours import tour_position
-
-                nxt, offset = tour_position(unit, until)
+                nxt, offset = self.model.checkpoints.position(unit.index, until)
                 coverage.cut(unit.group, t0 + depart[whole], tour.origin[whole], tour.dest[whole], nxt,
                              offset > 0)  # fmt: skip
         if rec.log_trips:

@@ -170,10 +170,8 @@ def build_tour(first, hops, room, waypoints, length, offset, route_nodes, reache
     at = 0
     for k in range(n):
         p = pairs[k]
-        if k > 0 and stays.size:
+        if k > 0 and stays.size:  # (hotspot patrol: the stay at the waypoint before this leg)
             clock = clock + stays[k - 1]
-        elif k > 0:
-            clock = clock + 0.0
         depart = clock
         legs_t[0, k] = depart
         clock = clock + road_s[p] / rate

@@ -1,9 +1,10 @@
-"""Patrol tours: the routes between a group's waypoints, tours drawn from them, and where a unit is on
-its tour at a time (see :mod:`policetwin.sim.patrol` for how units drive them).
+"""Patrol tours: the routes between a group's waypoints and tours drawn from them (see
+:mod:`policetwin.sim.patrol` for how units drive them; where a unit is on its tour at a time:
+:meth:`policetwin.sim.checkpoints.Checkpoints.position`).
 
-A tour is built by one compiled loop over its legs (:mod:`policetwin.sim.patrol_kernels`): a patrol
-run builds a tour about every third call, and the array version (a dozen NumPy calls and their
-temporaries) cost ~90 µs a tour.
+A tour is built by one compiled loop over its legs (:mod:`policetwin.sim.patrol_kernels`), written
+straight into the unit's checkpoint slots: a patrol run builds a tour about every third call, and the
+array version (a dozen NumPy calls and their temporaries, then a copy) cost ~90 µs a tour.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from policetwin.sim import patrol_kernels as kernels
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from policetwin.agents import PatrolUnit
     from policetwin.sim.checkpoints import Checkpoints
 
 
@@ -88,13 +88,6 @@ class Routes:
         self.length = np.array(length, dtype=np.int64)
         self.offset = np.cumsum(self.length) - self.length
         self.road_s = self.reached[self.offset + self.length - 1]
-
-
-def tour_position(unit: PatrolUnit, now: float) -> tuple[int, float]:
-    """(next node, seconds to it) of a unit on its patrol tour at ``now``, from the tour's checkpoints:
-    the next node of its route and when it gets there; at a node (waiting there, or passing it just
-    now) it leaves from that node (:meth:`policetwin.sim.checkpoints.Checkpoints.position`)."""
-    return unit.model.checkpoints.position(unit.index, now)
 
 
 def draw_tour(
