@@ -51,7 +51,8 @@ class Checkpoints:
     def use_bounds(self, group_of: np.ndarray, group_min: np.ndarray) -> None:
         """Lower bounds of the ETAs of touring units: ``group_min[group_of[u], v]`` is the least time from
         any node of unit u's group's routes to node v."""
-        self.group_of, self.group_min = group_of, group_min
+        self.group_of = group_of
+        self.group_min = np.ascontiguousarray(group_min.T)  # a node's bounds side by side
 
     def use_trees(self, rows: dict[int, int], succ: np.ndarray, left: np.ndarray) -> None:
         """The shortest-path trees of waypoints (``rows``: waypoint node -> row): the next node towards

@@ -122,17 +122,29 @@ def road_etas(row, home_rows, unit_home, returning, candidates, target, now, exa
         plain[n] = i
         bound[n] = row[trip_node[u]] - max(now - trip_time[u], 0.0) * trip_rate[u]
         n += 1
-    if waiting:
-        for g in np.argsort(group_min[:, target]):
-            lower = group_min[g, target]
-            for i in range(candidates.size):
-                u = candidates[i]
-                if eta[i] == eta[i] or group_of[u] != g:  # (NaN: waiting)
-                    continue
+    if waiting:  # the waiting ones by group (in candidate order within each), nearest group first
+        bounds = group_min[target]
+        start = np.zeros(bounds.size + 1, dtype=np.int64)
+        for i in range(candidates.size):
+            if eta[i] != eta[i]:
+                start[group_of[candidates[i]] + 1] += 1
+        for g in range(bounds.size):
+            start[g + 1] += start[g]
+        order = np.empty(waiting, dtype=np.int64)
+        fill = start[:-1].copy()
+        for i in range(candidates.size):
+            if eta[i] != eta[i]:
+                g = group_of[candidates[i]]
+                order[fill[g]] = i
+                fill[g] += 1
+        for g in np.argsort(bounds):
+            lower = bounds[g]
+            for j in range(start[g], start[g + 1]):
+                i = order[j]
                 if lower >= best + prune:
                     eta[i] = np.inf
                 else:
-                    eta[i] = tour_eta(row, u, now, t0, time, node, cursor, width)
+                    eta[i] = tour_eta(row, candidates[i], now, t0, time, node, cursor, width)
                     best = min(best, eta[i])
     return n
 
