@@ -52,7 +52,7 @@ def test_touring_etas_equal_a_binary_search_over_the_whole_route():
         for _ in range(2):  # a second tour over the first (shorter or longer) in the same slots
             stays = rng.choice([0.0, 20.0], size=40)
             tour = draw_tour(routes, int(rng.integers(m)), 1 + rng.integers(m - 1, size=int(rng.integers(3, 40))),
-                             rate=float(rng.choice([0.5, 1.0])), n_nodes=n_nodes, checkpoints=cp, unit=u,
+                             rate=float(rng.choice([0.5, 1.0])), checkpoints=cp, unit=u,
                              dwell=lambda k, s=stays: s[:k])  # fmt: skip
         tour.t0 = float(rng.uniform(0, 100))
         cp.set_tour(u, end=tour.end, rate=tour.rate, t0=tour.t0)
@@ -77,7 +77,7 @@ def test_road_etas_time_waiting_and_touring_units_and_bound_the_others():
     row = np.arange(10, dtype=np.float32) * 10.0
     home_rows = np.arange(30, dtype=float).reshape(3, 10)
     cp = Checkpoints(3, width=16, horizon_s=86400.0)
-    tour = draw_tour(routes, 0, np.ones(4, dtype=np.int64), rate=1.0, n_nodes=10, checkpoints=cp, unit=1)
+    tour = draw_tour(routes, 0, np.ones(4, dtype=np.int64), rate=1.0, checkpoints=cp, unit=1)
     cp.set_tour(1, end=tour.end, rate=1.0, t0=100.0)
     cp.set_trip(2, 7, 100.0, 0.5)
     returning = np.array([False, True, True])
@@ -93,7 +93,7 @@ def test_only_the_nearest_groups_are_timed_when_only_the_nearest_unit_matters():
     row = np.arange(10, dtype=np.float32) * 10.0
     cp = Checkpoints(2, width=16, horizon_s=86400.0)
     for u in range(2):
-        tour = draw_tour(routes, 0, np.ones(4, dtype=np.int64), rate=1.0, n_nodes=10, checkpoints=cp, unit=u)
+        tour = draw_tour(routes, 0, np.ones(4, dtype=np.int64), rate=1.0, checkpoints=cp, unit=u)
         cp.set_tour(u, end=tour.end, rate=1.0, t0=100.0)
     # unit 0's group is near (bound 40 s), unit 1's far (bound 500 s): the nearest is unit 0 at 55 s
     cp.use_bounds(np.array([0, 1]), np.array([np.full(10, 40.0), np.full(10, 500.0)]))

@@ -157,8 +157,8 @@ class Patrol:
         else:  # random, never the waypoint the leg starts from
             hops = self._hops(g, m)
         # the whole tour at the factor of the hour it is drawn in
-        return draw_tour(self.routes[g], first, hops, rate=self._rate(g), n_nodes=self.model.network.n_nodes,
-                         checkpoints=self.model.checkpoints, unit=unit, dwell=dwell)  # fmt: skip
+        return draw_tour(self.routes[g], first, hops, rate=self._rate(g), checkpoints=self.model.checkpoints,
+                         unit=unit, dwell=dwell)  # fmt: skip
 
     def _hops(self, g: int, m: int) -> np.ndarray:
         """TOUR_LEGS random hops (1 to ``m - 1`` waypoints on) for a tour of group ``g``: from a block per
@@ -185,6 +185,8 @@ class Patrol:
         if tour is None or tour.resume >= len(tour.dest):
             index = self.routes[g].index
             if tour is not None:
+                if self.model.patrol_coverage is not None:
+                    self.model.patrol_coverage.note_tour(g, tour)
                 first = index[tour.dest[-1]]
             elif unit.node in index:
                 first = index[unit.node]
@@ -219,6 +221,8 @@ class Patrol:
         k = tour.resume
         tour.t0 = at_s - (tour.arrive[k - 1] if k > 0 else 0.0)
         tour.joined = tour.logged = k
+        tour.join_k.append(k)
+        tour.join_t0.append(tour.t0)
         tour.join_at, tour.back = at_s, back
         rate = tour.rate
         if not back:
@@ -239,7 +243,7 @@ class Patrol:
         tour.back = False
         coverage = self.model.patrol_coverage
         if coverage is not None:
-            coverage.cut(unit.group, unit.trip_depart, unit.node, unit.trip_dest, unit.trip_dest, False)
+            coverage.walked(unit.group, unit.trip_depart, unit.node, unit.trip_dest, unit.trip_dest, False)
         if unit.trip_row >= 0:  # (logged to end at join_at)
             unit.trip_row = -1
         unit.node = unit.trip_dest
@@ -252,7 +256,7 @@ class Patrol:
         if until < tour.join_at:  # driving back to the tour: cut at the next node (its row ends later)
             if coverage is not None:
                 nxt, offset = unit.position(until)
-                coverage.cut(unit.group, unit.trip_depart, unit.node, unit.trip_dest, nxt, offset > 0)
+                coverage.walked(unit.group, unit.trip_depart, unit.node, unit.trip_dest, nxt, offset > 0)
             return
         if tour.back:
             self.settle(unit)
@@ -264,19 +268,11 @@ class Patrol:
             return
         whole = min(bisect_right(tour.arrive, rel), started)  # legs arrived by then
         tour.logged = tour.resume = started
-        if coverage is not None:
-            code = tour.code  # whole legs, as ints
-            k = first
-            while k < whole:  # the legs of each shift instance into its set
-                seen, seen_until = coverage.legs_at(unit.group, t0 + depart[k])
-                stop = max(min(bisect_left(depart, seen_until - t0), whole), k + 1)
-                if seen is not None:
-                    seen.update(code[k:stop])
-                k = stop
-            if whole < started:  # the leg under way: up to the node reached next, without its edge
-                nxt, offset = self.model.checkpoints.position(unit.index, until)
-                coverage.cut(unit.group, t0 + depart[whole], tour.origin[whole], tour.dest[whole], nxt,
-                             offset > 0)  # fmt: skip
+        if coverage is not None and whole < started:  # the leg under way is cut short (whole legs:
+            tour.cut[whole] = 1  # noted from the tour when it is done, :meth:`PatrolCoverage.note_tour`)
+            coverage.cut(
+                unit.group, t0 + depart[whole], int(tour.route[whole]), depart[whole], rel, tour.rate
+            )
         if rec.log_trips:
             arrive = tour.arrive
             rec.new_trips(unit.index, _PATROL_TRIP, tour.origin[first:started], tour.dest[first:started],

@@ -7,15 +7,16 @@ Shifts: each instance of each of the group's shift windows (a group without a sh
 scenario's clock). Coverage of a group in an instance = length of the distinct beat segments its units
 passed / the beat's street length; the summary gives the mean over instances, per window and overall.
 
-Cost stays small on long runs: during the run whole legs between waypoints are kept once per (group,
-instance) (they repeat), cut ones as rows of a few numbers; after the run the segments of each route
-between waypoints are found once and marked per instance, and cut legs are walked along their waypoint's
+Cost stays small on long runs: during the run a unit only marks which legs of its tour it cut short
+(and appends a row of numbers for each cut leg and each drive back to its tour); a tour's whole legs are
+marked, per shift instance, once the tour is done (:meth:`PatrolCoverage.note_tour`, one compiled pass),
+by route between waypoints. After the run the segments of each route are found once and marked per
+instance, cut legs up to where the unit was, and drives back walked along their waypoint's
 shortest-path tree, in compiled loops (:mod:`policetwin.sim.patrol_kernels`).
 """
 
 from __future__ import annotations
 
-import bisect
 from array import array
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ from policetwin.sim.shifts import window_spans
 if TYPE_CHECKING:
     from policetwin.sim.model import PoliceModel
     from policetwin.sim.patrol import Patrol
+    from policetwin.sim.tours import Tour
 
 ALL_DAY = "00:00-24:00"
 
@@ -50,59 +52,45 @@ class PatrolCoverage:
                 spans = sorted((a, b, w) for w, ws in window_spans(shift, start=scenario.start,
                                                                    horizon_s=horizon).items() for a, b in ws)  # fmt: skip
             self.spans[g] = [s for s in spans if s[1] > s[0]]
-        self._starts = {g: [s[0] for s in spans] for g, spans in self.spans.items()}
-        # per (group, instance): whole legs between waypoints as ``origin * n_nodes + dest``
-        self.legs: dict[tuple[int, int], set[int]] = defaultdict(set)
-        # per group: legs cut short or from elsewhere, as rows (instance, origin, dest, stop, unfinished)
-        self.cuts: dict[int, array] = {g: array("q") for g in self.spans}
-        self._last: dict[int, tuple[float, float, int]] = {}  # group -> (from, until, instance) last found
+        self._starts = {g: np.array([s[0] for s in spans], dtype=float) for g, spans in self.spans.items()}
+        self._ends = {g: np.array([s[1] for s in spans], dtype=float) for g, spans in self.spans.items()}
+        # per group: (shift instance, route between waypoints) driven whole
+        self.whole = {g: np.zeros((len(self.spans[g]), patrol.routes[g].length.size), dtype=bool)
+                       for g in self.spans}  # fmt: skip
+        # per group: legs cut short, as rows (left at, route, left at on the tour's clock, cut at on it, rate)
+        self.cuts: dict[int, array] = {g: array("d") for g in self.spans}
+        # per group: drives back to a tour, as rows (left at, origin, waypoint, stop, unfinished)
+        self.walks: dict[int, array] = {g: array("d") for g in self.spans}
 
-    def _instance(self, group: int, t: float) -> tuple[int, float]:
-        """The shift instance of ``group`` under way at ``t`` (-1: none) and until when that holds."""
-        hit = self._last.get(group)
-        if hit is not None and hit[0] <= t < hit[1]:  # (asked about the same stretch again and again)
-            return hit[2], hit[1]
-        k, until = self._find(group, t)
-        self._last[group] = (self._since(group, k, t), until, k)
-        return k, until
+    def note_tour(self, group: int, tour: Tour) -> None:
+        """Mark the whole legs of ``tour`` driven so far (a tour is noted when it is done and at the end of
+        the run; noting it again changes nothing)."""
+        if not tour.join_k:
+            return
+        from policetwin.sim import patrol_kernels as kernels
 
-    def _since(self, group: int, k: int, t: float) -> float:
-        """From when instance ``k`` (-1: none) of ``group`` holds, as far as :meth:`_find` is concerned."""
-        starts = self._starts.get(group)
-        if not starts:
-            return float("-inf")
-        if k >= 0:
-            return starts[k]
-        k = bisect.bisect_right(starts, t) - 1  # before the first instance, or after instance k's end
-        return self.spans[group][k][1] if k >= 0 else float("-inf")
+        kernels.mark_tour(tour.route, tour.depart_s, np.array(tour.join_k), np.array(tour.join_t0), tour.logged,
+                          np.frombuffer(tour.cut, dtype=np.uint8), self._starts[group], self._ends[group],
+                          self.whole[group])  # fmt: skip
 
-    def _find(self, group: int, t: float) -> tuple[int, float]:
-        """:meth:`_instance`, searched for."""
-        starts = self._starts.get(group)
-        if starts is None:
-            return -1, float("inf")
-        k = bisect.bisect_right(starts, t) - 1
-        if k < 0:
-            return -1, starts[0] if starts else float("inf")
-        end = self.spans[group][k][1]
-        following = starts[k + 1] if k + 1 < len(starts) else float("inf")
-        if t >= end:
-            return -1, following
-        return k, min(end, following)
+    def cut(self, group: int, t: float, route: int, depart: float, rel: float, rate: float) -> None:
+        """Note a leg of ``group`` left at ``t`` along route number ``route`` (at ``depart`` on its tour's
+        clock, at ``rate`` times the road speed), cut short at ``rel`` on that clock."""
+        self.cuts[group].extend((t, route, depart, rel, rate))
 
-    def legs_at(self, group: int, t: float) -> tuple[set | None, float]:
-        """Where to note the whole legs between waypoints of ``group`` that start at ``t``, as ``origin *
-        n_nodes + dest``: the set of its shift instance under way, and until when that holds (None: no
-        instance, e.g. after the run's end, until the next one starts)."""
-        k, until = self._instance(group, t)
-        return (self.legs[(group, k)] if k >= 0 else None), until
+    def walked(self, group: int, t: float, origin: int, dest: int, stop: int, unfinished: bool) -> None:
+        """Note a drive of ``group`` started at ``t`` from ``origin`` towards the waypoint ``dest`` (along
+        its tree) up to the node ``stop`` (without the edge into it when ``unfinished``)."""
+        self.walks[group].extend((t, origin, dest, stop, unfinished))
 
-    def cut(self, group: int, t: float, origin: int, dest: int, stop: int, unfinished: bool) -> None:
-        """Note a leg of ``group`` started at ``t`` from ``origin`` towards the waypoint ``dest`` and driven
-        up to the node ``stop`` (without the edge into it when ``unfinished``)."""
-        k, _ = self._instance(group, t)
-        if k >= 0:
-            self.cuts[group].extend((k, origin, dest, stop, int(unfinished)))
+    def _instances(self, group: int, t: np.ndarray) -> np.ndarray:
+        """The shift instance under way at each time ``t`` (-1: none): the last one started by then, if
+        it has not ended."""
+        starts, ends = self._starts[group], self._ends[group]
+        k = np.searchsorted(starts, t, side="right") - 1
+        ok = k >= 0
+        ok[ok] = t[ok] < ends[k[ok]]
+        return np.where(ok, k, -1)
 
     def figures(self) -> dict[str, dict]:
         """Per patrolling group: its beat, the beat's street km, and coverage (mean over shift instances,
@@ -141,10 +129,14 @@ class PatrolCoverage:
 
     def _passed(self, group: int, n_instances: int, keys: np.ndarray) -> np.ndarray:
         """Which beat segments (``keys``: sorted ``min * n_nodes + max``) the group's legs finished in each
-        shift instance: whole legs by their routes' segments (found once per route), legs cut short
-        walked from their origin along their waypoint's shortest-path tree to where they stopped."""
+        shift instance: whole legs by their routes' segments (found once per route), cut legs by their
+        route's steps up to where the unit was, drives back walked from their origin along their
+        waypoint's shortest-path tree to where they stopped."""
         from policetwin.sim import patrol_kernels as kernels
 
+        for unit in self.model.units:  # the tours under way at the end
+            if unit.group == group and unit.tour is not None:
+                self.note_tour(group, unit.tour)
         n_nodes = self.model.network.n_nodes
         passed = np.zeros((n_instances, keys.size), dtype=bool)
         routes = self.patrol.routes[group]
@@ -153,18 +145,23 @@ class PatrolCoverage:
         at = keys.searchsorted(key).clip(max=max(keys.size - 1, 0))
         inside = keys[at] == key if keys.size else np.zeros(key.size, dtype=bool)
         segment = np.where(inside, at, -1)  # of the step from each route node to the next
-        index = np.full(n_nodes, -1, dtype=np.int64)
-        index[routes.waypoints] = np.arange(routes.waypoints.size)
-        for k in range(n_instances):
-            whole = np.fromiter(self.legs.get((group, k), ()), dtype=np.int64)
-            origin, dest = np.divmod(whole, n_nodes)
-            route = index[origin] * routes.waypoints.size + index[dest]
-            kernels.mark_routes(np.full(whole.size, k), route, routes.offset, routes.length, segment, passed)
-        cuts = np.frombuffer(self.cuts[group], dtype=np.int64).reshape(-1, 5)
-        for dest in np.unique(cuts[:, 2]).tolist():
-            these = cuts[cuts[:, 2] == dest]
+        instance, route = np.nonzero(self.whole[group])
+        kernels.mark_routes(instance, route, routes.length[route] - 1, routes.offset, segment, passed)
+        cuts = np.frombuffer(self.cuts[group], dtype=float).reshape(-1, 5)
+        instance = self._instances(group, cuts[:, 0])
+        cuts = cuts[instance >= 0]
+        route = cuts[:, 1].astype(np.int64)
+        steps = np.empty(route.size, dtype=np.int64)
+        kernels.cut_steps(route, cuts[:, 2], cuts[:, 3], cuts[:, 4], routes.offset, routes.length, routes.reached,
+                          self.model.checkpoints.pad, steps)  # fmt: skip
+        kernels.mark_routes(instance[instance >= 0], route, steps, routes.offset, segment, passed)
+        walks = np.frombuffer(self.walks[group], dtype=float).reshape(-1, 5)
+        instance = self._instances(group, walks[:, 0])
+        walks = walks[instance >= 0, 1:].astype(np.int64)
+        instance = instance[instance >= 0]
+        for dest in np.unique(walks[:, 1]).tolist():
+            these = walks[:, 1] == dest
             succ = np.asarray(self.patrol.trees[dest][0], dtype=np.int64)
-            kernels.mark_walks(
-                these[:, 0], these[:, 1], these[:, 3], these[:, 4], dest, succ, keys, n_nodes, passed
-            )
+            kernels.mark_walks(instance[these], walks[these, 0], walks[these, 2], walks[these, 3], dest, succ,
+                               keys, n_nodes, passed)  # fmt: skip
         return passed

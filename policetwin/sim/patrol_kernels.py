@@ -5,7 +5,8 @@ call, which NumPy spends on call overhead and temporaries rather than arithmetic
   tours' checkpoints (:class:`policetwin.sim.checkpoints.Checkpoints`);
 - :func:`fit_legs`, :func:`build_tour`: a patrol tour from the routes between waypoints
   (:func:`policetwin.sim.tours.draw_tour`);
-- :func:`mark_routes`, :func:`mark_walks`: the beat segments that patrol legs passed
+- :func:`mark_tour`, :func:`cut_steps`, :func:`mark_routes`, :func:`mark_walks`: the beat segments
+  that patrol legs passed
   (:class:`policetwin.sim.patrol_coverage.PatrolCoverage`).
 
 The loops do the same float64 arithmetic in the same order as the array code they replaced (running
@@ -168,15 +169,15 @@ def fit_legs(first, hops, m, length, room, pairs):  # pragma: no cover - compile
 
 @njit(cache=True, nogil=True)
 def build_tour(first, hops, room, waypoints, length, offset, route_nodes, reached, road_s, rate, stays,
-               n_nodes, node, time, slot0, end0, pad):  # pragma: no cover - compiled  # fmt: skip
-    """A tour (see :func:`policetwin.sim.tours.draw_tour`): its legs as rows origin, dest, slot, code
-    (ints) and depart, arrive (times); its checkpoints written into ``node``/``time`` from ``slot0`` on
+               node, time, slot0, end0, pad):  # pragma: no cover - compiled  # fmt: skip
+    """A tour (see :func:`policetwin.sim.tours.draw_tour`): its legs as rows origin, dest, slot, route
+    (ints; route: its number among the routes between waypoints) and depart, arrive (times); its checkpoints written into ``node``/``time`` from ``slot0`` on
     (times below ``pad``; the slot after the last, up to ``end0`` (where the previous tour ended), at
     ``pad``). Returns the legs and the slot after the last checkpoint."""
     m = waypoints.size
     pairs = np.empty(hops.size, dtype=np.int64)
     n = fit_legs(first, hops, m, length, room, pairs)
-    ints = np.empty((4, n), dtype=np.int64)  # origin, dest, slot, code
+    ints = np.empty((4, n), dtype=np.int64)  # origin, dest, slot, route
     legs_t = np.empty((2, n))  # depart, arrive
     clock = 0.0
     at = 0
@@ -190,7 +191,7 @@ def build_tour(first, hops, room, waypoints, length, offset, route_nodes, reache
         legs_t[1, k] = clock
         origin = waypoints[first] if k == 0 else ints[1, k - 1]
         dest = waypoints[p % m]
-        ints[0, k], ints[1, k], ints[2, k], ints[3, k] = origin, dest, at, origin * n_nodes + dest
+        ints[0, k], ints[1, k], ints[2, k], ints[3, k] = origin, dest, at, p
         start = offset[p]
         for i in range(length[p]):
             node[slot0 + at] = route_nodes[start + i]
@@ -204,13 +205,61 @@ def build_tour(first, hops, room, waypoints, length, offset, route_nodes, reache
 
 
 @njit(cache=True, nogil=True)
-def mark_routes(instance, route, offset, length, segment, passed):  # pragma: no cover - compiled
-    """``passed[instance[r], s] = True`` for the beat segments ``s`` of route ``route[r]`` (its steps'
-    segments are ``segment[offset[p] : offset[p] + length[p] - 1]``, -1 outside the beat)."""
+def _instance(starts, ends, t):  # pragma: no cover - compiled
+    """The shift instance under way at ``t`` (-1: none): the last one started by then, if not ended."""
+    lo, hi = 0, starts.size  # the first start after t
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if starts[mid] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    k = lo - 1
+    return k if k >= 0 and t < ends[k] else -1
+
+
+@njit(cache=True, nogil=True)
+def mark_tour(route, depart, join_k, join_t0, logged, cut, starts, ends, passed):  # pragma: no cover - compiled  # fmt: skip
+    """``passed[instance, route] = True`` for the whole legs of a tour: legs ``join_k[0]`` up to ``logged``
+    (not ``cut`` short), each in the shift instance under way when it left (at ``join_t0[i] +
+    depart[k]``, ``i`` the last join at or before leg k)."""
+    i = 0
+    for k in range(join_k[0], logged):
+        while i + 1 < join_k.size and join_k[i + 1] <= k:
+            i += 1
+        if cut[k]:
+            continue
+        s = _instance(starts, ends, join_t0[i] + depart[k])
+        if s >= 0:
+            passed[s, route[k]] = True
+
+
+@njit(cache=True, nogil=True)
+def cut_steps(route, depart, rel, rate, offset, length, reached, pad, steps):  # pragma: no cover - compiled  # fmt: skip
+    """For legs cut short (leg r on ``route[r]``, left at ``depart[r]`` on its tour's clock, driven at
+    ``rate[r]`` until ``rel[r]``): the steps of the route finished by then (the unit passed node
+    ``steps[r]`` last), found as :meth:`policetwin.sim.checkpoints.Checkpoints.position` finds it."""
+    for r in range(route.size):
+        p = route[r]
+        start = offset[p]
+        last = 0
+        for i in range(1, length[p]):
+            if min(depart[r] + reached[start + i] / rate[r], pad - 1.0) <= rel[r]:
+                last = i
+            else:
+                break
+        steps[r] = last
+
+
+@njit(cache=True, nogil=True)
+def mark_routes(instance, route, steps, offset, segment, passed):  # pragma: no cover - compiled
+    """``passed[instance[r], s] = True`` for the beat segments ``s`` of the first ``steps[r]`` steps of
+    route ``route[r]`` (its steps' segments are ``segment[offset[p] : offset[p] + length[p] - 1]``, -1
+    outside the beat)."""
     for r in range(instance.size):
         k, p = instance[r], route[r]
         start = offset[p]
-        for i in range(length[p] - 1):
+        for i in range(steps[r]):
             s = segment[start + i]
             if s >= 0:
                 passed[k, s] = True

@@ -23,40 +23,50 @@ if TYPE_CHECKING:
 
 class Tour:
     """One patrol tour: its legs (``origin``, ``dest`` node, ``depart``, ``arrive`` time, ``slot`` of its
-    first checkpoint and ``code`` = ``origin * n_nodes + dest``: lists, one entry per leg, as the engine
-    reads them one at a time). Its whole route, as checkpoints (every node and when the unit passes it;
-    a leg's last node is the next one's first), lives in the unit's slots of the model's
+    first checkpoint: lists, one entry per leg, as the engine reads them one at a time; ``route``: each
+    leg's route number in :class:`Routes` and ``depart_s`` again, as arrays, for patrol coverage). Its
+    whole route, as checkpoints (every node and when the unit passes it; a leg's last node is the next
+    one's first), lives in the unit's slots of the model's
     :class:`policetwin.sim.checkpoints.Checkpoints`, up to slot ``end``. Times are on the tour's clock:
     add ``t0`` for the run's. ``resume``: the next leg to drive; ``joined``: the leg where the unit last
-    joined the tour; ``logged``: legs noted for coverage and the trip log; ``join_at``: when the unit is
-    (back) on the tour (before: driving back to it); ``back``: what arriving back changes is not noted
-    yet (:meth:`policetwin.sim.patrol.Patrol.settle`)."""
+    joined the tour; ``logged``: legs noted for the trip log (and driven, for coverage); ``join_at``:
+    when the unit is (back) on the tour (before: driving back to it); ``back``: what arriving back
+    changes is not noted yet (:meth:`policetwin.sim.patrol.Patrol.settle`). For coverage:
+    ``join_k``/``join_t0``: the leg and clock of each join; ``cut``: 1 for legs cut short."""
 
     __slots__ = (
         "arrive",
         "back",
-        "code",
+        "cut",
         "depart",
+        "depart_s",
         "dest",
         "end",
         "join_at",
+        "join_k",
+        "join_t0",
         "joined",
         "logged",
         "origin",
         "rate",
         "resume",
+        "route",
         "slot",
         "t0",
     )  # fmt: skip
 
-    def __init__(self, origin, dest, depart, arrive, slot, code, end: int) -> None:
+    def __init__(self, origin, dest, depart, arrive, slot, end: int, *, route=None, depart_s=None) -> None:
         self.origin, self.dest, self.depart, self.arrive = origin, dest, depart, arrive
-        self.slot, self.code, self.end = slot, code, end
+        self.slot, self.end = slot, end
+        self.route, self.depart_s = route, depart_s
         self.t0 = 0.0
         self.rate = 1.0  # speed relative to the road's: the group's, over the congestion factor
         self.resume = self.joined = self.logged = 0
         self.join_at = float("inf")
         self.back = False
+        self.join_k: list[int] = []
+        self.join_t0: list[float] = []
+        self.cut = bytearray(len(origin))
 
     def on_at(self, now: float) -> bool:
         """Whether the unit is on this tour at ``now`` (not driving back to it)."""
@@ -91,8 +101,8 @@ class Routes:
 
 
 def draw_tour(
-    routes: Routes, first: int, hops: np.ndarray, *, rate: float, n_nodes: int, checkpoints: Checkpoints,
-    unit: int, dwell: Callable[[int], np.ndarray] | None = None,
+    routes: Routes, first: int, hops: np.ndarray, *, rate: float, checkpoints: Checkpoints, unit: int,
+    dwell: Callable[[int], np.ndarray] | None = None,
 ) -> Tour:  # fmt: skip
     """A tour of ``unit`` from waypoint number ``first`` to the waypoints ``hops[0]``, ``hops[0] +
     hops[1]``, ... further on (mod their number), as many legs as fit in the unit's slots of
@@ -108,10 +118,10 @@ def draw_tour(
     slot0, end0 = checkpoints.region(unit)
     ints, legs_t, end = kernels.build_tour(
         first, hops, room, routes.waypoints, routes.length, routes.offset, routes.nodes, routes.reached,
-        routes.road_s, rate, stays, n_nodes, checkpoints.node, checkpoints.time, slot0, end0, checkpoints.pad,
+        routes.road_s, rate, stays, checkpoints.node, checkpoints.time, slot0, end0, checkpoints.pad,
     )  # fmt: skip
-    (origin, dest, slot, code), (depart, arrive) = ints.tolist(), legs_t.tolist()
-    tour = Tour(origin, dest, depart, arrive, slot, code, end)
+    (origin, dest, slot), (depart, arrive) = ints[:3].tolist(), legs_t.tolist()
+    tour = Tour(origin, dest, depart, arrive, slot, end, route=ints[3], depart_s=legs_t[0])
     tour.rate = rate
     return tour
 
