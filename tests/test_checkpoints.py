@@ -33,7 +33,7 @@ def whole_route(routes, tour):
     """The tour's nodes and times, leg after leg, from the routes (not from the checkpoints)."""
     index = {n: i for i, n in enumerate(routes.waypoints.tolist())}
     nodes, times = [], []
-    for o, d, depart in zip(tour.origin, tour.dest, tour.depart, strict=True):
+    for o, d, depart in zip(tour.origin.tolist(), tour.dest.tolist(), tour.depart, strict=True):
         p = index[o] * routes.waypoints.size + index[d]
         span = slice(routes.offset[p], routes.offset[p] + routes.length[p])
         nodes.append(routes.nodes[span])

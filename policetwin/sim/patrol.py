@@ -187,7 +187,7 @@ class Patrol:
             if tour is not None:
                 if self.model.patrol_coverage is not None:
                     self.model.patrol_coverage.note_tour(g, tour)
-                first = index[tour.dest[-1]]
+                first = index[int(tour.dest[-1])]
             elif unit.node in index:
                 first = index[unit.node]
             elif g in self.dwell:
@@ -197,7 +197,7 @@ class Patrol:
             tour = unit.tour = self._new_tour(g, first, unit.index)
         if unit.state != UnitState.patrol:
             unit.set_state(UnitState.patrol, now)
-        target = tour.origin[tour.resume]
+        target = int(tour.origin[tour.resume])
         if unit.node == target:
             self._join(unit, now, back=False)
             return
@@ -226,8 +226,8 @@ class Patrol:
         tour.join_at, tour.back = at_s, back
         rate = tour.rate
         if not back:
-            unit.start_trip(unit.node, now, dest=tour.dest[-1], rate=rate)
-        at = tour.slot[k] - (k > 0)  # the slot where the unit arrives
+            unit.start_trip(unit.node, now, dest=int(tour.dest[-1]), rate=rate)
+        at = int(tour.slot[k]) - (k > 0)  # the slot where the unit arrives
         lead = unit.trip_dest if back else -1
         self.model.checkpoints.set_tour(unit.index, end=tour.end, rate=rate, t0=tour.t0, at=at, lead=lead,
                                         lead_until=at_s)  # fmt: skip
@@ -274,16 +274,16 @@ class Patrol:
                 unit.group, t0 + depart[whole], int(tour.route[whole]), depart[whole], rel, tour.rate
             )
         if rec.log_trips:
-            arrive = tour.arrive
-            rec.new_trips(unit.index, _PATROL_TRIP, tour.origin[first:started], tour.dest[first:started],
-                          [d + t0 for d in depart[first:started]], [a + t0 for a in arrive[first:started]],
-                          [min(a + t0, until) for a in arrive[first:started]])  # fmt: skip
+            arrive, legs = tour.arrive, slice(first, started)
+            rec.new_trips(unit.index, _PATROL_TRIP, tour.origin[legs].tolist(), tour.dest[legs].tolist(),
+                          [d + t0 for d in depart[legs]], [a + t0 for a in arrive[legs]],
+                          [min(a + t0, until) for a in arrive[legs]])  # fmt: skip
 
     def _tour_done(self, unit: PatrolUnit, token: int) -> None:
         if token != unit.trip_token or unit.state != UnitState.patrol:
             return
         self.driven(unit, self.env.now)
-        unit.node = unit.tour.dest[-1]
+        unit.node = int(unit.tour.dest[-1])
         unit.tour.resume = len(unit.tour.dest)  # driven to its end (a last leg of no length included)
         if self.env.now >= self.model.scenario.duration and not self.model.calls_pending():
             return  # the run is over: patrol no longer keeps the clock going

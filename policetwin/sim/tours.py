@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 
 class Tour:
-    """One patrol tour: its legs (``origin``, ``dest`` node, ``depart``, ``arrive`` time, ``slot`` of its
-    first checkpoint: lists, one entry per leg, as the engine reads them one at a time; ``route``: each
-    leg's route number in :class:`Routes` and ``depart_s`` again, as arrays, for patrol coverage). Its
+    """One patrol tour: its legs (``origin``, ``dest`` node, ``slot`` of its first checkpoint, ``route``
+    number in :class:`Routes`: arrays; ``depart``, ``arrive`` time: lists, searched leg by leg, and
+    ``depart_s``: the same as an array, for patrol coverage). Its
     whole route, as checkpoints (every node and when the unit passes it; a leg's last node is the next
     one's first), lives in the unit's slots of the model's
     :class:`policetwin.sim.checkpoints.Checkpoints`, up to slot ``end``. Times are on the tour's clock:
@@ -75,8 +75,8 @@ class Tour:
     def legs(self) -> list[tuple[int, int, float, float]]:
         """The legs as ``(origin, dest, depart, arrive)`` tuples on the run's clock (for inspection)."""
         t0 = self.t0
-        return [(o, d, a + t0, b + t0) for o, d, a, b in zip(self.origin, self.dest, self.depart, self.arrive,
-                                                              strict=True)]  # fmt: skip
+        return [(o, d, a + t0, b + t0) for o, d, a, b in zip(self.origin.tolist(), self.dest.tolist(), self.depart,
+                                                              self.arrive, strict=True)]  # fmt: skip
 
 
 class Routes:
@@ -120,8 +120,8 @@ def draw_tour(
         first, hops, room, routes.waypoints, routes.length, routes.offset, routes.nodes, routes.reached,
         routes.road_s, rate, stays, checkpoints.node, checkpoints.time, slot0, end0, checkpoints.pad,
     )  # fmt: skip
-    (origin, dest, slot), (depart, arrive) = ints[:3].tolist(), legs_t.tolist()
-    tour = Tour(origin, dest, depart, arrive, slot, end, route=ints[3], depart_s=legs_t[0])
+    depart, arrive = legs_t.tolist()  # (lists: searched leg by leg; the rest is read a few times a tour)
+    tour = Tour(ints[0], ints[1], depart, arrive, ints[2], end, route=ints[3], depart_s=legs_t[0])
     tour.rate = rate
     return tour
 
