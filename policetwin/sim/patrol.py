@@ -231,10 +231,30 @@ class Patrol:
         lead = unit.trip_dest if back else -1
         self.model.checkpoints.set_tour(unit.index, end=tour.end, rate=rate, t0=tour.t0, at=at, lead=lead,
                                         lead_until=at_s)  # fmt: skip
-        token = unit.trip_token
         end = tour.t0 + tour.arrive[-1]
-        if end > at_s:  # (a beat of one waypoint and no dwell: the unit waits there)
-            self.env.timeout(end - now).callbacks.append(lambda _e: self._tour_done(unit, token))
+        # (end <= at_s: a beat of one waypoint and no dwell: the unit waits there)
+        if end > at_s and (tour.due is None or tour.due_at > end):
+            self._end_at(unit, tour, end)
+
+    def _end_at(self, unit: PatrolUnit, tour: Tour, end: float) -> None:
+        """An event at ``tour``'s end, ``end``: one per tour at a time. A unit that leaves its tour and
+        joins it again later moves the end on; the pending event then finds it moved and is followed by
+        one at the new end (one event per tour, not one per call)."""
+        event = self.env.timeout(end - self.env.now)
+        tour.due, tour.due_at = event, end
+        event.callbacks.append(lambda e: self._due(unit, tour, e))
+
+    def _due(self, unit: PatrolUnit, tour: Tour, event) -> None:
+        if tour.due is not event:  # followed by an earlier one
+            return
+        tour.due = None
+        if unit.tour is not tour or unit.state != UnitState.patrol:
+            return  # (off its tour: joining it again schedules its end)
+        end = tour.t0 + tour.arrive[-1]
+        if end > self.env.now:  # joined again since: the end moved on
+            self._end_at(unit, tour, end)
+            return
+        self._tour_done(unit)
 
     def settle(self, unit: PatrolUnit) -> None:
         """The unit has arrived back on its tour (its drive back ended at ``tour.join_at``): the drive
@@ -279,9 +299,7 @@ class Patrol:
                           [d + t0 for d in depart[legs]], [a + t0 for a in arrive[legs]],
                           [min(a + t0, until) for a in arrive[legs]])  # fmt: skip
 
-    def _tour_done(self, unit: PatrolUnit, token: int) -> None:
-        if token != unit.trip_token or unit.state != UnitState.patrol:
-            return
+    def _tour_done(self, unit: PatrolUnit) -> None:
         self.driven(unit, self.env.now)
         unit.node = int(unit.tour.dest[-1])
         unit.tour.resume = len(unit.tour.dest)  # driven to its end (a last leg of no length included)

@@ -41,6 +41,8 @@ class Tour:
         "depart",
         "depart_s",
         "dest",
+        "due",
+        "due_at",
         "end",
         "join_at",
         "join_k",
@@ -67,6 +69,7 @@ class Tour:
         self.join_k: list[int] = []
         self.join_t0: list[float] = []
         self.cut = bytearray(len(origin))
+        self.due, self.due_at = None, float("inf")  # the pending event at the tour's end, and when
 
     def on_at(self, now: float) -> bool:
         """Whether the unit is on this tour at ``now`` (not driving back to it)."""
