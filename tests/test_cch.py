@@ -142,8 +142,8 @@ def test_the_node_order_is_cached_for_big_maps(tmp_path, monkeypatch):
 
 
 def test_dispatch_on_the_default_scenario_is_the_same_with_the_hierarchy(coquimbo_network):
-    """Dispatch with CCH queries for moving units (forced, no dense rows) against today's dense rows: the
-    same unit for every call, except where two units' ETAs lie within the stated resolution."""
+    """Dispatch on the big-map path (forced: no dense rows; the nearest moving unit by an early-stopping
+    search, several by CCH queries) against dense rows: the same unit for every call."""
     scenario = load_scenario("coquimbo", ["outputs.report=false"])
     net = coquimbo_network
     dense = PoliceModel(scenario, network=net)
@@ -158,7 +158,7 @@ def test_dispatch_on_the_default_scenario_is_the_same_with_the_hierarchy(coquimb
     assert len(a.a_unit) > 200
     assert list(a.a_incident) == list(b.a_incident)
     assert list(a.a_unit) == list(b.a_unit)
-    assert router.hierarchy.queries > 50  # moving units were timed by the hierarchy
+    assert router.nearest_search.queries > 50  # moving units were timed on the big-map path
 
 
 ROUTING_SCENARIO = """\

@@ -116,16 +116,19 @@ class Etas:
             eta[j] = float(row[nxt]) + offset  # (a float32 row: the sum in float64)
         return eta
 
-    @staticmethod
-    def _hierarchy_etas(hierarchy, eta: np.ndarray, node: int, hopeful: list, rank: int | None) -> None:
+    def _hierarchy_etas(
+        self, hierarchy, eta: np.ndarray, node: int, hopeful: list, rank: int | None, limit: float
+    ) -> None:  # fmt: skip
         """Exact ETAs (into ``eta``) of the ``hopeful`` moving units ((position, next node, seconds to it))
-        by contraction-hierarchy queries: for the nearest one only (``rank=1``: one query from all of
-        them at once; the others stay ``inf``, as they cannot beat it), else for each."""
+        on a big map: for the nearest one only (``rank=1``: one search backwards from ``node`` that
+        stops at the first of them to arrive, or at ``limit``; the others stay ``inf``, as they cannot
+        beat it; :class:`policetwin.maps.nearest.NearestSearch`), else contraction-hierarchy queries for
+        each."""
         if not hopeful:
             return
         where, nodes, offsets = (np.array(col) for col in zip(*hopeful, strict=True))
         if rank == 1:
-            best, k = hierarchy.nearest(nodes, offsets, node)
+            best, k = self.router.nearest_search.nearest(nodes, offsets, node, limit_s=limit)
             if k >= 0:
                 eta[where[k]] = best
             return
@@ -270,7 +273,7 @@ class Etas:
             return eta
         hierarchy = self.router.hierarchy
         if hierarchy is not None and not touring_idx.size:  # big maps: a query for the hopeful units only
-            self._hierarchy_etas(hierarchy, eta, node, hopeful, rank if slack_s == 0 else None)
+            self._hierarchy_etas(hierarchy, eta, node, hopeful, rank if slack_s == 0 else None, limit)
             return eta
         row = self.router.times_to(node, limit_s=limit)
         for j, nxt, offset in hopeful:
