@@ -158,7 +158,7 @@ def test_dispatch_on_the_default_scenario_is_the_same_with_the_hierarchy(coquimb
     assert len(a.a_unit) > 200
     assert list(a.a_incident) == list(b.a_incident)
     assert list(a.a_unit) == list(b.a_unit)
-    assert router.nearest_search.queries > 50  # moving units were timed on the big-map path
+    assert cch.etas._nearest_search().queries > 50  # moving units were timed on the big-map path
 
 
 ROUTING_SCENARIO = """\

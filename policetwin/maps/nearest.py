@@ -19,15 +19,27 @@ from scipy.sparse import csr_matrix
 
 
 class NearestSearch:
-    """Early-stopping many-to-one searches on the reverse graph of ``forward`` (CSR, road seconds)."""
+    """Early-stopping many-to-one searches on the reverse graph of ``forward`` (CSR, road seconds).
 
-    def __init__(self, forward: csr_matrix) -> None:
+    With node coordinates (``x``, ``y``, metres) and the network's top speed (``top_speed_mps``: no edge
+    is faster in straight line) the search is goal-directed (A*): a node's key adds the least straight-line
+    time from it to any source plus that source's head start, a consistent lower bound, so the search
+    heads for the sources instead of filling the whole ball around the call."""
+
+    def __init__(
+        self, forward: csr_matrix, *, x: np.ndarray | None = None, y: np.ndarray | None = None,
+        top_speed_mps: float = np.inf,
+    ) -> None:  # fmt: skip
         reverse = forward.T.tocsr()
         n = forward.shape[0]
         self.indptr = reverse.indptr.astype(np.int64)
         self.indices = reverse.indices.astype(np.int64)
         self.weights = reverse.data.astype(np.float64)
+        self.x = np.zeros(n) if x is None else np.asarray(x, dtype=np.float64)
+        self.y = np.zeros(n) if y is None else np.asarray(y, dtype=np.float64)
+        self.pace = 0.0 if x is None or y is None or not np.isfinite(top_speed_mps) else 1.0 / top_speed_mps
         self.dist = np.full(n, np.inf)
+        self.bound = np.zeros(n)  # the node's lower bound to the sources (its key less its time)
         self.seen = np.zeros(n, dtype=np.int64)  # stamp of the query that labelled the node
         self.mark = np.zeros(n, dtype=np.int64)  # stamp of the query with a source there
         self.offset = np.zeros(n)  # that source's head start (the least of those at the node)
@@ -47,14 +59,28 @@ class NearestSearch:
         self.queries += 1
         return _nearest(
             np.asarray(sources, dtype=np.int64), np.asarray(offsets_s, dtype=np.float64), int(target),
-            float(limit_s), self.indptr, self.indices, self.weights, self.dist, self.seen, self.mark,
-            self.offset, self.which, self.heap_d, self.heap_v, self.stamp, self.settled,
+            float(limit_s), self.indptr, self.indices, self.weights, self.x, self.y, self.pace, self.dist,
+            self.bound, self.seen, self.mark, self.offset, self.which, self.heap_d, self.heap_v, self.stamp,
+            self.settled,
         )  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
-def _nearest(sources, offsets, target, limit, indptr, indices, weights, dist, seen, mark, offset, which,
-             heap_d, heap_v, stamp, settled):  # pragma: no cover - compiled  # fmt: skip
+def _bound(v, x, y, pace, sx, sy, soff):  # pragma: no cover - compiled
+    """Least straight-line time from node ``v`` to a source plus its head start (a lower bound)."""
+    if pace == 0.0:
+        return 0.0
+    best = np.inf
+    for i in range(sx.size):
+        b = np.hypot(x[v] - sx[i], y[v] - sy[i]) * pace + soff[i]
+        if b < best:
+            best = b
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _nearest(sources, offsets, target, limit, indptr, indices, weights, x, y, pace, dist, bound, seen, mark,
+             offset, which, heap_d, heap_v, stamp, settled):  # pragma: no cover - compiled  # fmt: skip
     stamp[0] += 1
     q = stamp[0]
     for i in range(sources.size):
@@ -63,14 +89,18 @@ def _nearest(sources, offsets, target, limit, indptr, indices, weights, dist, se
             mark[s] = q
             offset[s] = offsets[i]
             which[s] = i
+    sx, sy, soff = np.empty(sources.size), np.empty(sources.size), np.empty(sources.size)
+    for i in range(sources.size):
+        sx[i], sy[i], soff[i] = x[sources[i]], y[sources[i]], offsets[i]
     best, found = limit, -1
     dist[target] = 0.0
+    bound[target] = _bound(target, x, y, pace, sx, sy, soff)
     seen[target] = q
-    heap_d[0], heap_v[0] = 0.0, target
+    heap_d[0], heap_v[0] = bound[target], target
     size = 1
     count = 0
     while size > 0:
-        d, x = heap_d[0], heap_v[0]
+        key, v = heap_d[0], heap_v[0]
         size -= 1  # pop: the last entry sifts down from the root
         if size > 0:
             ld, lv = heap_d[size], heap_v[size]
@@ -86,28 +116,36 @@ def _nearest(sources, offsets, target, limit, indptr, indices, weights, dist, se
                 heap_d[i], heap_v[i] = heap_d[c], heap_v[c]
                 i = c
             heap_d[i], heap_v[i] = ld, lv
-        if d > dist[x]:  # a stale entry
+        d = dist[v]
+        if key > d + bound[v]:  # a stale entry
             continue
-        if d >= best:  # every source not settled yet is at least this far
+        if key >= best:  # every source not settled yet arrives at least this late
             break
         count += 1
-        if mark[x] == q and d + offset[x] < best:
-            best, found = d + offset[x], which[x]
-        for e in range(indptr[x], indptr[x + 1]):
-            y = indices[e]
+        if mark[v] == q and d + offset[v] < best:
+            best, found = d + offset[v], which[v]
+        for e in range(indptr[v], indptr[v + 1]):
+            w = indices[e]
             nd = d + weights[e]
-            if nd < best and (seen[y] != q or nd < dist[y]):
-                seen[y] = q
-                dist[y] = nd
-                i = size  # push: sift up
-                size += 1
-                while i > 0:
-                    p = (i - 1) >> 1
-                    if heap_d[p] <= nd:
-                        break
-                    heap_d[i], heap_v[i] = heap_d[p], heap_v[p]
-                    i = p
-                heap_d[i], heap_v[i] = nd, y
+            if seen[w] != q:  # first reached in this query
+                seen[w] = q
+                dist[w] = np.inf
+                bound[w] = _bound(w, x, y, pace, sx, sy, soff)
+            if nd >= dist[w]:
+                continue
+            nkey = nd + bound[w]
+            if nkey >= best:
+                continue
+            dist[w] = nd
+            i = size  # push: sift up
+            size += 1
+            while i > 0:
+                p = (i - 1) >> 1
+                if heap_d[p] <= nkey:
+                    break
+                heap_d[i], heap_v[i] = heap_d[p], heap_v[p]
+                i = p
+            heap_d[i], heap_v[i] = nkey, w
     settled[0] = count
     if found < 0:
         return np.inf, -1

@@ -30,7 +30,6 @@ from scipy.sparse.csgraph import dijkstra
 
 if TYPE_CHECKING:
     from policetwin.maps.cch import ContractionHierarchy
-    from policetwin.maps.nearest import NearestSearch
     from policetwin.maps.network import RoadNetwork
 
 #: Edges faster than this are stored with this time: CSR drops explicit zeros.
@@ -107,7 +106,6 @@ class Router:
         self._coords = (lon, lat)
         self._hierarchy = None
         self._like = like  # a router of the same roads with other times: its hierarchy is re-customized
-        self._nearest = None
 
     @property
     def backend(self) -> str:
@@ -115,16 +113,6 @@ class Router:
         ``cch`` (contraction hierarchy queries for the few units that may win: big maps) or
         ``dijkstra`` (a bounded reverse search per call)."""
         return "cch" if self._use_hierarchy else "dense-rows" if self.dense else "dijkstra"
-
-    @property
-    def nearest_search(self) -> NearestSearch:
-        """Early-stopping searches for the first of a few units to reach a node
-        (:class:`policetwin.maps.nearest.NearestSearch`: compiled; built on first use)."""
-        if self._nearest is None:
-            from policetwin.maps.nearest import NearestSearch
-
-            self._nearest = NearestSearch(self.forward)
-        return self._nearest
 
     @property
     def hierarchy(self) -> ContractionHierarchy | None:

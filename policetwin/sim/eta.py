@@ -29,6 +29,7 @@ class Etas:
         self.congestion = model.congestion  # time-of-day factors (None: off)
         self.override = None  # ETAs of some units to some calls another way (set by sim.event_glue)
         self._derived: dict[int, tuple] = {}  # per router (id): the rows and figures below
+        self._searches: dict[int, object] = {}  # per router (id): big maps' nearest-unit search
         if self.router is None:
             return
         self.use_router(self.router)
@@ -128,11 +129,24 @@ class Etas:
             return
         where, nodes, offsets = (np.array(col) for col in zip(*hopeful, strict=True))
         if rank == 1:
-            best, k = self.router.nearest_search.nearest(nodes, offsets, node, limit_s=limit)
+            best, k = self._nearest_search().nearest(nodes, offsets, node, limit_s=limit)
             if k >= 0:
                 eta[where[k]] = best
             return
         eta[where] = hierarchy.times_to(nodes, node) + offsets
+
+    def _nearest_search(self):
+        """The early-stopping search for the router now (goal-directed by straight-line bounds at the
+        network's top speed; :class:`policetwin.maps.nearest.NearestSearch`), built on first use."""
+        search = self._searches.get(id(self.router))
+        if search is None:
+            from policetwin.maps.nearest import NearestSearch
+
+            network = self.model.network
+            search = self._searches[id(self.router)] = NearestSearch(
+                self.router.forward, x=network.x, y=network.y, top_speed_mps=self.top_speed_mps
+            )
+        return search
 
     def travel_s(self, from_node: int, to_node: int) -> float:
         """Fastest travel time between two nodes (0 with instant travel)."""
