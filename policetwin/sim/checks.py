@@ -19,7 +19,7 @@ import numpy as np
 
 from policetwin.errors import ScenarioError
 from policetwin.maps import RoadNetwork, Snapper
-from policetwin.maps.router import DEFAULT_DENSE_MAX_BYTES, default_backend
+from policetwin.maps.router import DEFAULT_DENSE_MAX_BYTES, Router, default_backend
 from policetwin.scenarios.schema import Scenario
 from policetwin.sim.demand import node_weights
 from policetwin.sim.load import offered_load
@@ -48,8 +48,11 @@ class MapCheck:
 TRIPS_WARN_CALLS = 200_000
 
 
-def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str) -> MapCheck:
-    """All problems and warnings that need the map to be seen, at once."""
+def check_on_map(
+    scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, filename: str, router: Router | None = None
+) -> MapCheck:
+    """All problems and warnings that need the map to be seen, at once (``router``: the engine's, of the
+    open roads, for the offered load's travel times; else one is built)."""
     stations = scenario.stations
     event_problems, event_warnings = event_map_check(scenario, snapper, filename=filename)
     nodes, dist = snapper.nearest([s.lon for s in stations], [s.lat for s in stations])
@@ -118,7 +121,8 @@ def check_on_map(scenario: Scenario, network: RoadNetwork, snapper: Snapper, *, 
         check.problems.extend(exc.problems)
     if not check.problems:  # the load needs every station and hotspot on the map
         check.load, warnings = offered_load(scenario, network=network, weights=check.weights,
-                                            station_nodes=check.station_nodes, filename=filename)  # fmt: skip
+                                            station_nodes=check.station_nodes, router=router,
+                                            filename=filename)  # fmt: skip
         check.warnings += warnings
     calls = scenario.demand.rate_per_hour * scenario.duration / 3600.0
     if scenario.outputs.trips and calls > TRIPS_WARN_CALLS:

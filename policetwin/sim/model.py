@@ -97,12 +97,6 @@ class PoliceModel(mesa.Model):
         self.snapper = Snapper(network)
         if glue is not None:
             glue.check_venue_on_map(scenario, self.snapper, filename=filename)
-        check = checked or check_on_map(scenario, network, self.snapper, filename=filename)
-        if check.problems:
-            raise ScenarioError(check.problems)
-        self.warnings = list(check.warnings)
-        self.load = check.load  # offered load per stage (assess), for the summary
-        self.station_nodes = check.station_nodes
         times = network.travel_times_s(
             overrides_kph=scenario.travel.speeds_kph, speed_factor=scenario.travel.speed_factor
         )
@@ -118,6 +112,14 @@ class PoliceModel(mesa.Model):
             network.n_nodes, network.edge_u, network.edge_v, road_times, lon=network.lon, lat=network.lat,
             **backend,
         )  # fmt: skip
+        # (the load check's stations' rows are the engine's too: one search per station, not two)
+        open_roads = self.router if self.closed_edges is None else None
+        check = checked or check_on_map(scenario, network, self.snapper, filename=filename, router=open_roads)
+        if check.problems:
+            raise ScenarioError(check.problems)
+        self.warnings = list(check.warnings)
+        self.load = check.load  # offered load per stage (assess), for the summary
+        self.station_nodes = check.station_nodes
         #: how exact travel times are found (the run's own router; congestion per road class and timed
         #: closures switch to routers of other times, which query a hierarchy or keep this backend)
         self.routing = "none" if self.router is None else self.router.backend
