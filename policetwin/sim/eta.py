@@ -46,7 +46,6 @@ class Etas:
 
     def _derive(self, router) -> tuple:
         model, network = self.model, self.model.network
-        _ = router.hierarchy  # big maps: the contraction hierarchy is built now, in the setup
         rows = [router.times_from(int(n)) for n in model.station_nodes]
         station_rows = np.vstack(rows).astype(float)  # float64: ETAs are summed with offsets
         # where idle units wait (their station, or a post): forward and reverse rows of each such place
@@ -118,13 +117,13 @@ class Etas:
         return eta
 
     def _hierarchy_etas(
-        self, hierarchy, eta: np.ndarray, node: int, hopeful: list, rank: int | None, limit: float
-    ) -> None:  # fmt: skip
+        self, eta: np.ndarray, node: int, hopeful: list, rank: int | None, limit: float
+    ) -> None:
         """Exact ETAs (into ``eta``) of the ``hopeful`` moving units ((position, next node, seconds to it))
         on a big map: for the nearest one only (``rank=1``: one search backwards from ``node`` that
         stops at the first of them to arrive, or at ``limit``; the others stay ``inf``, as they cannot
         beat it; :class:`policetwin.maps.nearest.NearestSearch`), else contraction-hierarchy queries for
-        each."""
+        each (the hierarchy is built on first use: runs whose calls each need one unit never build it)."""
         if not hopeful:
             return
         where, nodes, offsets = (np.array(col) for col in zip(*hopeful, strict=True))
@@ -133,7 +132,7 @@ class Etas:
             if k >= 0:
                 eta[where[k]] = best
             return
-        eta[where] = hierarchy.times_to(nodes, node) + offsets
+        eta[where] = self.router.hierarchy.times_to(nodes, node) + offsets
 
     def _nearest_search(self):
         """The early-stopping search for the router now (goal-directed by straight-line bounds at the
@@ -285,9 +284,8 @@ class Etas:
         if not hopeful and not touring_idx.size:
             self.pruned_searches += 1
             return eta
-        hierarchy = self.router.hierarchy
-        if hierarchy is not None and not touring_idx.size:  # big maps: a query for the hopeful units only
-            self._hierarchy_etas(hierarchy, eta, node, hopeful, rank if slack_s == 0 else None, limit)
+        if self.router.backend == "cch" and not touring_idx.size:  # big maps: the hopeful units only
+            self._hierarchy_etas(eta, node, hopeful, rank if slack_s == 0 else None, limit)
             return eta
         row = self.router.times_to(node, limit_s=limit)
         for j, nxt, offset in hopeful:
