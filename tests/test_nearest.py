@@ -53,3 +53,50 @@ def test_a_source_at_the_target_and_an_unreachable_target():
     assert search.nearest(np.array([2, 0]), np.array([3.0, 0.0]), 2) == (3.0, 0)  # at the call, 3 s away
     assert search.nearest(np.array([0, 1]), np.array([1.0, 0.0]), 2) == (7.0, 1)
     assert search.nearest(np.array([0]), np.array([0.0]), 3) == (np.inf, -1)  # nothing leads to node 3
+
+
+def test_big_map_origin_bounds_never_drop_a_unit_that_could_win():
+    """On the big-map path (forced), every moving unit that the bounds from its trip's origin leave out
+    has an exact ETA (its position, then scipy's Dijkstra) at or beyond the limit; the run's decisions
+    equal those with dense rows (exact ETAs for all)."""
+    from policetwin.scenarios import Scenario
+    from policetwin.sim import eta as eta_module
+    from policetwin.sim.model import PoliceModel
+
+    net = synthetic_city(n_nodes=4000, seed=2)
+    lon0, lat0, lon1, lat1 = net.bbox()
+    stations = [{"name": f"S{i}", "lon": lon0 + (lon1 - lon0) * fx, "lat": lat0 + (lat1 - lat0) * fy}
+                for i, (fx, fy) in enumerate([(0.2, 0.2), (0.8, 0.3), (0.5, 0.8)])]  # fmt: skip
+    scenario = Scenario.model_validate({
+        "seed": 3, "duration": "8h", "map": "synthetic:4000:2", "stations": stations, "units": {"count": 24},
+        "demand": {"rate_per_hour": 40, "profile": "flat"}, "outputs": {"report": False},
+    })  # fmt: skip
+    times = net.travel_times_s()
+    big = Router(net.n_nodes, net.edge_u, net.edge_v, times, dense_max_bytes=0, hierarchy=True, lon=net.lon,
+                 lat=net.lat)  # fmt: skip
+    model = PoliceModel(scenario, network=net, router=big)
+    assert model.trip_origins is not None
+    checked = {"pruned": 0, "kept": 0}
+    bounds = eta_module.Etas._origin_bounds
+
+    def checking(self, eta, node, candidates, moving_idx, limit, now):
+        kept = bounds(self, eta, node, candidates, moving_idx, limit, now)
+        row = dijkstra(big.reverse, directed=True, indices=node)
+        for j in moving_idx.tolist():
+            nxt, offset = model.units[candidates[j]].position(now)
+            if j not in kept:
+                assert offset + row[nxt] >= limit - 1e-6
+                checked["pruned"] += 1
+            else:
+                checked["kept"] += 1
+        return kept
+
+    eta_module.Etas._origin_bounds = checking
+    try:
+        model.run()
+    finally:
+        eta_module.Etas._origin_bounds = bounds
+    assert checked["pruned"] > 20 and checked["kept"] > 5
+    dense = PoliceModel(scenario, network=net)
+    dense.run()
+    assert list(dense.recorder.a_unit) == list(model.recorder.a_unit)

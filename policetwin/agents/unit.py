@@ -90,6 +90,8 @@ class PatrolUnit(mesa.Agent):
         model = self.model
         if model.checkpoints is not None:  # the trip's origin as its one checkpoint, for the ETA bounds
             model.checkpoints.set_trip(self.index, from_node, self.trip_depart, rate)
+        if model.trip_origins is not None:  # (big maps: the same, for bounds of all moving units at once)
+            model.trip_origins.set(self.index, from_node, self.trip_depart, rate, self.trip_dest)
         self.trip_token += 1
         self._walk = -1
 

@@ -18,6 +18,22 @@ if TYPE_CHECKING:
     from policetwin.sim.model import PoliceModel
 
 
+class TripOrigins:
+    """Where each unit's current trip began (node, departure, pace relative to the road's, destination),
+    as arrays: on big maps dispatch bounds all moving units at once from them, before walking any
+    route (written by :meth:`policetwin.agents.PatrolUnit.start_trip`)."""
+
+    def __init__(self, n_units: int) -> None:
+        self.node = np.zeros(n_units, dtype=np.int64)
+        self.time = np.zeros(n_units)
+        self.rate = np.ones(n_units)
+        self.dest = np.full(n_units, -1, dtype=np.int64)
+
+    def set(self, unit: int, node: int, depart_s: float, rate: float, dest: int) -> None:
+        """Unit ``unit`` left (or leaves) ``node`` at ``depart_s`` for ``dest`` at ``rate``."""
+        self.node[unit], self.time[unit], self.rate[unit], self.dest[unit] = node, depart_s, rate, dest
+
+
 class Etas:
     """ETAs of candidate units to a node, from where each unit is now (see the module docstring)."""
 
@@ -42,7 +58,7 @@ class Etas:
         if derived is None:
             derived = self._derived[id(router)] = (router, *self._derive(router))
         (_, self.station_rows, self.unit_home, self.home_rows, self.home_to_rows, self.max_edge_s,
-         self.top_speed_mps) = derived  # fmt: skip
+         self.top_speed_mps, self.homes) = derived  # fmt: skip
 
     def _derive(self, router) -> tuple:
         model, network = self.model, self.model.network
@@ -65,7 +81,7 @@ class Etas:
         )
         max_edge_s = float(edge_s.max()) if edge_s.size else 0.0  # the slowest single edge
         top_speed_mps = max(float(np.max(length / edge_s)), 1.0) * 1.001
-        return station_rows, unit_home, home_rows, home_to_rows, max_edge_s, top_speed_mps
+        return station_rows, unit_home, home_rows, home_to_rows, max_edge_s, top_speed_mps, np.asarray(homes)
 
     def row_to(self, node: int) -> np.ndarray:
         """Seconds from every node to ``node`` (zeros with instant travel)."""
@@ -115,6 +131,34 @@ class Etas:
             nxt, offset = units[candidates[j]].position(now)
             eta[j] = float(row[nxt]) + offset  # (a float32 row: the sum in float64)
         return eta
+
+    def _origin_bounds(
+        self, eta: np.ndarray, node: int, candidates: np.ndarray, moving_idx: np.ndarray, limit: float,
+        now: float,
+    ) -> list[int]:  # fmt: skip
+        """The positions in ``candidates`` (of ``moving_idx``) of moving units that may beat ``limit``
+        (the others get ``inf``), by lower bounds from their trips' origins, without walking their
+        routes: a unit that left o at depart, e road seconds ago (at pace r), is at most e + (its
+        offset)·r of road time from o, so its ETA is at least T - e (less the slowest edge when r > 1),
+        T any lower bound of the time from o to the call: straight line at the top speed, the triangle
+        through its home from its home's row, or (driving home) through its home to the call."""
+        origins = self.model.trip_origins
+        units = candidates[moving_idx]
+        o = origins.node[units]
+        rate = origins.rate[units]
+        driven = np.maximum(now - origins.time[units], 0.0) * rate + np.where(
+            rate > 1.0, self.max_edge_s, 0.0
+        )
+        x, y = self.model.network.x, self.model.network.y
+        home = self.unit_home[units]
+        lower = np.hypot(x[o] - x[node], y[o] - y[node]) / self.top_speed_mps
+        lower = np.maximum(lower, self.home_rows[home, node] - self.home_rows[home, o])
+        to_home = self.home_to_rows[home, o].astype(float) - self.home_to_rows[home, node]
+        homeward = origins.dest[units] == self.homes[home]  # (the node home_to_rows[home] leads to)
+        lower = np.maximum(lower, np.where(homeward, to_home, -np.inf)) - driven
+        out = lower >= limit
+        eta[moving_idx[out]] = np.inf
+        return moving_idx[~out].tolist()
 
     def _hierarchy_etas(
         self, eta: np.ndarray, node: int, hopeful: list, rank: int | None, limit: float
@@ -267,6 +311,8 @@ class Etas:
                 hopeful.append((j, nxt, offset))
         else:
             x, y, top = model.network.x, model.network.y, self.top_speed_mps
+            if model.trip_origins is not None:  # big maps: bound them all from their trips' origins first
+                moving = self._origin_bounds(eta, node, candidates, moving_idx, limit, now)
             for j in moving:
                 unit = units[candidates[j]]
                 nxt, offset = unit.position(now)

@@ -27,7 +27,7 @@ from policetwin.sim.demand import CallBatch, make_demand
 from policetwin.sim.deterrence import Deterrence
 from policetwin.sim.dispatch import Dispatcher
 from policetwin.sim.districts import polygon_districts, voronoi_districts
-from policetwin.sim.eta import Etas
+from policetwin.sim.eta import Etas, TripOrigins
 from policetwin.sim.fleet import Fleet, make_units
 from policetwin.sim.patrol import CHECKPOINTS, Patrol
 from policetwin.sim.patrol_coverage import PatrolCoverage
@@ -137,6 +137,8 @@ class PoliceModel(mesa.Model):
             self.checkpoints = Checkpoints(
                 n_units, width=CHECKPOINTS, horizon_s=scenario.duration + 30 * 86400.0
             )
+        # big maps: every unit's trip origin, for lower bounds of many moving units at once
+        self.trip_origins = TripOrigins(n_units) if self.routing == "cch" else None
         self.post_nodes = check.post_nodes  # group index -> snapped post nodes (idle: post)
         self.units = make_units(self)
         self.unit_station = np.array([u.station for u in self.units], dtype=np.int64)
