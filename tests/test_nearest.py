@@ -11,11 +11,21 @@ from policetwin.maps.nearest import NearestSearch
 from policetwin.maps.synthetic import synthetic_city
 
 
+@pytest.fixture(scope="module", params=["synthetic", "coquimbo"])
+def city(request):
+    """A synthetic grid (one-way streets, parallel edges) and the bundled real map."""
+    if request.param == "coquimbo":
+        from policetwin.maps import load_map
+
+        return load_map("coquimbo")
+    return synthetic_city(n_nodes=3000, seed=3)
+
+
 @pytest.mark.parametrize("directed", [False, True])
-def test_nearest_equals_the_least_head_start_plus_dijkstra_time(directed):
+def test_nearest_equals_the_least_head_start_plus_dijkstra_time(city, directed):
     """Plain, and goal-directed by straight-line bounds (A*: the key adds the least straight-line time to
-    a source, at the network's top speed, plus its head start)."""
-    net = synthetic_city(n_nodes=3000, seed=3)  # one-way streets, parallel edges kept fastest by the router
+    a source, at the network's top speed, plus its head start), on a grid and on a real map."""
+    net = city  # (the router keeps the fastest of parallel edges, as the engine does)
     router = Router(net.n_nodes, net.edge_u, net.edge_v, net.travel_times_s())
     coo = router.forward.tocoo()
     top = float(np.max(np.hypot(net.x[coo.row] - net.x[coo.col], net.y[coo.row] - net.y[coo.col]) / coo.data))
