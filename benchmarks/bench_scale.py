@@ -60,7 +60,7 @@ def grid(name: str) -> list[dict]:
 
 def key(row: dict) -> tuple:
     """A point's identity in the results file (a later run of the same point replaces it)."""
-    return row["map"], row["units"], row["calls_per_day"], row.get("hours")
+    return row["map"], row["units"], row["calls_per_day"], row.get("hours"), row.get("routing")
 
 
 def spread_stations(network, n: int) -> list[dict]:
@@ -89,6 +89,7 @@ def run_point(point: dict, *, hours: float, profile: bool = False) -> dict:
                    "hotspots": [{"lon": float(np.median(network.lon)), "lat": float(np.median(network.lat)),
                                  "radius_m": 3000, "weight": 1.0}]},
         "call_handling": {"takers": 200}, "outputs": {"report": False, "units_log": False, "trips": False},
+        "travel": {"routing": point.get("routing", "auto")},  # ("cch": a small real map on the big-map path)
     })  # fmt: skip
     profiler = cProfile.Profile() if profile else None
     if profiler is not None:
