@@ -32,7 +32,8 @@ class Tour:
     joined the tour; ``logged``: legs noted for the trip log (and driven, for coverage); ``join_at``:
     when the unit is (back) on the tour (before: driving back to it); ``back``: what arriving back
     changes is not noted yet (:meth:`policetwin.sim.patrol.Patrol.settle`). For coverage:
-    ``join_k``/``join_t0``: the leg and clock of each join; ``cut``: 1 for legs cut short."""
+    ``join_k``/``join_t0``: the leg and clock of each join; ``cut``: 1 for legs cut short. ``due``: the
+    pending event at the tour's end (``due_at``), one at a time (:meth:`policetwin.sim.patrol.Patrol._end_at`)."""
 
     __slots__ = (
         "arrive",
