@@ -79,7 +79,8 @@ def test_road_etas_time_waiting_and_touring_units_and_bound_the_others():
     cp = Checkpoints(3, width=16, horizon_s=86400.0)
     tour = draw_tour(routes, 0, np.ones(4, dtype=np.int64), rate=1.0, checkpoints=cp, unit=1)
     cp.set_tour(1, end=tour.end, rate=1.0, t0=100.0)
-    cp.set_trip(2, 7, 100.0, 0.5)
+    cp.trips.set(2, 7, 100.0, 0.5, -1)  # a plain trip: left node 7 at 100 s, at half speed
+    cp.set_trip(2)
     returning = np.array([False, True, True])
     eta, plain, bound = cp.road_etas(row, home_rows, np.array([2, 0, 1]), returning, np.arange(3), 3, 105.0)
     assert eta[0] == home_rows[2, 3]  # waiting at home: the home's row

@@ -29,8 +29,8 @@ def test_nearest_equals_the_least_head_start_plus_dijkstra_time(city, directed):
     router = Router(net.n_nodes, net.edge_u, net.edge_v, net.travel_times_s())
     coo = router.forward.tocoo()
     top = float(np.max(np.hypot(net.x[coo.row] - net.x[coo.col], net.y[coo.row] - net.y[coo.col]) / coo.data))
-    search = NearestSearch(router.forward, x=net.x, y=net.y, top_speed_mps=top * 1.001) if directed else (
-        NearestSearch(router.forward))  # fmt: skip
+    search = NearestSearch(router.reverse, x=net.x, y=net.y, top_speed_mps=top * 1.001) if directed else (
+        NearestSearch(router.reverse))  # fmt: skip
     rng = np.random.default_rng(5)
     found = limited = 0
     for _ in range(300):
@@ -59,7 +59,7 @@ def test_a_source_at_the_target_and_an_unreachable_target():
     from scipy.sparse import csr_matrix
 
     forward = csr_matrix((np.array([5.0, 7.0]), (np.array([0, 1]), np.array([1, 2]))), shape=(4, 4))
-    search = NearestSearch(forward)
+    search = NearestSearch(forward.T.tocsr())
     assert search.nearest(np.array([2, 0]), np.array([3.0, 0.0]), 2) == (3.0, 0)  # at the call, 3 s away
     assert search.nearest(np.array([0, 1]), np.array([1.0, 0.0]), 2) == (7.0, 1)
     assert search.nearest(np.array([0]), np.array([0.0]), 3) == (np.inf, -1)  # nothing leads to node 3

@@ -88,10 +88,10 @@ class PatrolUnit(mesa.Agent):
         self.trip_depart = now if depart is None else depart
         self.trip_rate = rate
         model = self.model
-        if model.checkpoints is not None:  # the trip's origin as its one checkpoint, for the ETA bounds
-            model.checkpoints.set_trip(self.index, from_node, self.trip_depart, rate)
-        if model.trip_origins is not None:  # (big maps: the same, for bounds of all moving units at once)
+        if model.trip_origins is not None:  # the trip's origin, for the ETA bounds (patrol, big maps)
             model.trip_origins.set(self.index, from_node, self.trip_depart, rate, self.trip_dest)
+            if model.checkpoints is not None:
+                model.checkpoints.set_trip(self.index)
         self.trip_token += 1
         self._walk = -1
 

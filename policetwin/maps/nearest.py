@@ -19,7 +19,8 @@ from scipy.sparse import csr_matrix
 
 
 class NearestSearch:
-    """Early-stopping many-to-one searches on the reverse graph of ``forward`` (CSR, road seconds).
+    """Early-stopping many-to-one searches on ``reverse`` (CSR, road seconds: the transposed road graph,
+    as :attr:`policetwin.maps.Router.reverse` keeps it).
 
     With node coordinates (``x``, ``y``, metres) and the network's top speed (``top_speed_mps``: no edge
     is faster in straight line) the search is goal-directed (A*): a node's key adds the least straight-line
@@ -27,11 +28,10 @@ class NearestSearch:
     heads for the sources instead of filling the whole ball around the call."""
 
     def __init__(
-        self, forward: csr_matrix, *, x: np.ndarray | None = None, y: np.ndarray | None = None,
+        self, reverse: csr_matrix, *, x: np.ndarray | None = None, y: np.ndarray | None = None,
         top_speed_mps: float = np.inf,
     ) -> None:  # fmt: skip
-        reverse = forward.T.tocsr()
-        n = forward.shape[0]
+        n = reverse.shape[0]
         self.indptr = reverse.indptr.astype(np.int64)
         self.indices = reverse.indices.astype(np.int64)
         self.weights = reverse.data.astype(np.float64)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from policetwin.sim import patrol_kernels as kernels
+from policetwin.sim.eta import TripOrigins
 
 
 class Checkpoints:
     """Where each moving unit is, for the ETA code, which asks for many units at once.
 
-    A unit on a plain trip has one checkpoint: the node it left and when (:meth:`set_trip`), which
-    gives a lower bound of its ETA. A unit on a patrol tour has the tour's whole route (:meth:`set_tour`):
+    A unit on a plain trip has one checkpoint: the node it left and when (``trips``, the model's
+    :class:`policetwin.sim.eta.TripOrigins`; :meth:`set_trip`), which gives a lower bound of its ETA. A unit on a patrol tour has the tour's whole route (:meth:`set_tour`):
     every node and when the unit passes it (on the tour's own clock, started at ``t0`` on the run's), in
     the unit's ``width`` slots of one shared table (unused slots hold ``pad``), so its ETA is exact
     (:meth:`etas`): the next node and when the unit gets there. Which checkpoint a touring unit passed
@@ -27,19 +28,21 @@ class Checkpoints:
     (:meth:`use_trees`), by walking it as :meth:`policetwin.agents.PatrolUnit.position` does.
     """
 
-    def __init__(self, n_units: int, *, width: int, horizon_s: float) -> None:
+    def __init__(
+        self, n_units: int, *, width: int, horizon_s: float, trips: TripOrigins | None = None
+    ) -> None:
         self.width = width
         self.horizon_s = horizon_s
         self.pad = float(2.0 ** np.ceil(np.log2(max(horizon_s, 86400.0) * 4.0)))
         self.node = np.zeros(n_units * width, dtype=np.int64)
         self.time = np.full(n_units * width, self.pad)
         self.rate = np.ones(n_units)  # on its tour: the unit's speed relative to the road's
-        self.trip_rate = np.ones(n_units)  # on a plain trip (or driving back to its tour): the same
         self.lead_end = np.full(n_units, -np.inf)  # on its tour from then (before: driving back to it)
         self.t0 = np.zeros(n_units)  # when the unit's tour clock started (on the run's)
         self.exact = np.zeros(n_units, dtype=bool)  # on a patrol tour (else on a plain trip)
-        self.trip_node = np.zeros(n_units, dtype=np.int64)  # plain trip: the node left, and when
-        self.trip_time = np.zeros(n_units)
+        self.trips = TripOrigins(n_units) if trips is None else trips
+        # plain trip (or driving back to its tour): the node left, when, and the pace (the trips' arrays)
+        self.trip_node, self.trip_time, self.trip_rate = self.trips.node, self.trips.time, self.trips.rate
         self.cursor = np.zeros(n_units, dtype=np.int64)  # touring: the slot passed last, when last asked
         self.end = np.arange(n_units, dtype=np.int64) * width  # per unit: the slot after its tour's last
         self.tree = np.full(n_units, -1, dtype=np.int64)  # driving along this tree (-1: not)
@@ -62,11 +65,8 @@ class Checkpoints:
         for node, w in rows.items():
             self.tree_dest[w] = node
 
-    def set_trip(self, unit: int, node: int, t: float, rate: float) -> None:
-        """A plain trip: the unit is at ``node`` until ``t``."""
-        self.trip_node[unit] = node
-        self.trip_time[unit] = t
-        self.trip_rate[unit] = rate
+    def set_trip(self, unit: int) -> None:
+        """A plain trip, just noted in ``trips`` (its origin and departure)."""
         self.exact[unit] = False
 
     def region(self, unit: int) -> tuple[int, int]:

@@ -137,7 +137,7 @@ class Etas:
         now: float,
     ) -> list[int]:  # fmt: skip
         """The positions in ``candidates`` (of ``moving_idx``) of moving units that may beat ``limit``
-        (the others get ``inf``), by lower bounds from their trips' origins, without walking their
+        (the others keep ``inf``), by lower bounds from their trips' origins, without walking their
         routes: a unit that left o at depart, e road seconds ago (at pace r), is at most e + (its
         offset)·r of road time from o, so its ETA is at least T - e (less the slowest edge when r > 1),
         T any lower bound of the time from o to the call: straight line at the top speed, the triangle
@@ -156,9 +156,7 @@ class Etas:
         to_home = self.home_to_rows[home, o].astype(float) - self.home_to_rows[home, node]
         homeward = origins.dest[units] == self.homes[home]  # (the node home_to_rows[home] leads to)
         lower = np.maximum(lower, np.where(homeward, to_home, -np.inf)) - driven
-        out = lower >= limit
-        eta[moving_idx[out]] = np.inf
-        return moving_idx[~out].tolist()
+        return moving_idx[lower < limit].tolist()  # (the others keep inf)
 
     def _hierarchy_etas(
         self, eta: np.ndarray, node: int, hopeful: list, rank: int | None, limit: float
@@ -187,7 +185,7 @@ class Etas:
 
             network = self.model.network
             search = self._searches[id(self.router)] = NearestSearch(
-                self.router.forward, x=network.x, y=network.y, top_speed_mps=self.top_speed_mps
+                self.router.reverse, x=network.x, y=network.y, top_speed_mps=self.top_speed_mps
             )
         return search
 
@@ -311,7 +309,7 @@ class Etas:
                 hopeful.append((j, nxt, offset))
         else:
             x, y, top = model.network.x, model.network.y, self.top_speed_mps
-            if model.trip_origins is not None:  # big maps: bound them all from their trips' origins first
+            if self.router.backend == "cch":  # big maps: bound them all from their trips' origins first
                 moving = self._origin_bounds(eta, node, candidates, moving_idx, limit, now)
             for j in moving:
                 unit = units[candidates[j]]

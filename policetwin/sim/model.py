@@ -130,15 +130,18 @@ class PoliceModel(mesa.Model):
         # with patrolling groups: where each unit was on its current trip, for the ETA bounds (written by
         # PatrolUnit.start_trip and Patrol.start; None without patrol: nothing written)
         patrols = any(g.idle in ("random_beat", "hotspot") for g in scenario.units.groups or [])
+        # patrol and big maps: every unit's trip origin, for lower bounds of many moving units at once
+        self.trip_origins = TripOrigins(n_units) if patrols or self.routing == "cch" else None
         self.checkpoints = None
         if patrols:  # (compiled code: imported only when needed)
             from policetwin.sim.checkpoints import Checkpoints
 
             self.checkpoints = Checkpoints(
-                n_units, width=CHECKPOINTS, horizon_s=scenario.duration + 30 * 86400.0
+                n_units,
+                width=CHECKPOINTS,
+                horizon_s=scenario.duration + 30 * 86400.0,
+                trips=self.trip_origins,
             )
-        # big maps: every unit's trip origin, for lower bounds of many moving units at once
-        self.trip_origins = TripOrigins(n_units) if self.routing == "cch" else None
         self.post_nodes = check.post_nodes  # group index -> snapped post nodes (idle: post)
         self.units = make_units(self)
         self.unit_station = np.array([u.station for u in self.units], dtype=np.int64)

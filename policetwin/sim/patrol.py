@@ -103,7 +103,8 @@ class Patrol:
         self.width = max([CHECKPOINTS] + [int(r.length.max()) + 1 for r in self.routes.values()])
         if self.routes and model.checkpoints.width < self.width:  # a beat with very long routes
             model.checkpoints = type(model.checkpoints)(len(model.units), width=self.width,
-                                                        horizon_s=model.checkpoints.horizon_s)  # fmt: skip
+                                                        horizon_s=model.checkpoints.horizon_s,
+                                                        trips=model.checkpoints.trips)  # fmt: skip
         if self.trees and len(self.trees) * model.network.n_nodes * 8 <= TREES_BYTES:
             # the trees as arrays too, so that dispatch times units driving back to their tour exactly
             rows = {node: w for w, node in enumerate(self.trees)}
